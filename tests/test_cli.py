@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from semgen import __version__
+from semgen.cli import VERBS, main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_help_lists_every_verb() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "semgen", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for verb in VERBS:
+        assert verb in out
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS))
+def test_every_verb_has_help(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main([verb, "--help"])
+    assert e.value.code == 0
+    assert "usage: semgen" in capsys.readouterr().out
