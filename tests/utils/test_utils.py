@@ -64,3 +64,15 @@ def test_config_layers_and_errors(tmp_path: Path) -> None:
         build_config(_Cfg, tmp_path / "bad.yaml")
     with pytest.raises(ValueError, match="--n"):
         build_config(_Cfg, n="five")
+
+
+def test_atomic_files_follow_the_umask(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "p.txt") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "p.txt").stat().st_mode & 0o777 == 0o644

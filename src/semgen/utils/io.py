@@ -17,6 +17,20 @@ from typing import IO, Any
 import numpy as np
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _new_temp(path: Path, suffix: str) -> tuple[int, str]:
+    """A temporary file beside ``path`` with the permissions a plain ``open`` would give
+    (``mkstemp`` alone makes it 0600)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success rename it onto ``path``.
@@ -25,7 +39,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) -
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _new_temp(path, ".tmp")
     try:
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
@@ -44,7 +58,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     (SimpleITK, matplotlib, safetensors); rename it onto ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix="".join(path.suffixes) or ".tmp", dir=path.parent)
+    fd, tmp = _new_temp(path, "".join(path.suffixes) or ".tmp")
     os.close(fd)
     try:
         yield Path(tmp)

@@ -8,9 +8,12 @@ independent and the same seed always gives the same result.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _key_to_int(key: int | str) -> int:
@@ -34,6 +37,8 @@ def numpy_rng(seed: int, *keys: int | str) -> np.random.Generator:
 
 def torch_generator(seed: int, *keys: int | str, device: str | torch.device = "cpu") -> torch.Generator:
     """A torch generator on ``device`` for the sub-stream ``keys`` under ``seed``."""
+    import torch
+
     g = torch.Generator(device=device)
     g.manual_seed(derive_seed(seed, *keys))
     return g
