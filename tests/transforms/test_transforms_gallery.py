@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import yaml
+from matplotlib.image import imread
+
+from semgen.cli import main
+from semgen.transforms.gallery import GALLERY_COLUMNS, pick_patches, render_gallery
+
+
+def test_pick_patches_prefers_structure_and_fits_small_axes() -> None:
+    volume = np.zeros((64, 64, 6), dtype=np.float32)
+    rng = np.random.default_rng(0)
+    volume[:24, :24] = rng.random((24, 24, 6))
+    volume[40:, 40:] = rng.random((24, 24, 6))
+    patches = pick_patches(volume, (16, 16, 8), 2, seed=0)
+    assert [p.shape for p in patches] == [(16, 16, 6), (16, 16, 6)]
+    assert all(p.std() > 0.2 for p in patches)  # inside the textured corners, not the empty background
+    assert not np.array_equal(patches[0], patches[1])
+    assert all(np.array_equal(a, b) for a, b in zip(patches, pick_patches(volume, (16, 16, 8), 2, seed=0)))
+
+
+@pytest.mark.parametrize("shape", [(32, 32, 16), (48, 48)])
+def test_render_gallery_writes_one_row_per_patch(tmp_path, shape) -> None:
+    rng = np.random.default_rng(1)
+    patches = [rng.random(shape).astype(np.float32) for _ in range(2)]
+    out = render_gallery(patches, tmp_path / "g.png", seed=3)
+    # figure size 1.8 in per column (original + corruptions) and per row, plus a title strip, at 100 dpi
+    assert imread(out).shape[:2] == (round((1.8 * 2 + 0.3) * 100), round(1.8 * (len(GALLERY_COLUMNS) + 1) * 100))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.png"]
+
+
+def test_show_transforms_cli_on_a_scan_file(tmp_path, capsys) -> None:
+    hu = np.full((20, 48, 48), -1000, dtype=np.int16)  # SimpleITK order (z, y, x)
+    hu[:, 8:40, 8:40] = np.random.default_rng(2).integers(-900, 400, (20, 32, 32))
+    path = tmp_path / "ct.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(hu), str(path))
+    out = tmp_path / "gallery.png"
+    assert (
+        main(["show-transforms", "--input", str(path), "--out", str(out), "--rows", "2", "--patch", "32", "32", "16"])
+        == 0
+    )
+    assert imread(out).ndim == 3
+    cfg = yaml.safe_load((tmp_path / "gallery.yaml").read_text())
+    assert cfg["input"] == str(path) and cfg["rows"] == 2 and cfg["patch"] == [32, 32, 16]
+    assert "Wrote" in capsys.readouterr().out
+
+
+def test_show_transforms_cli_default_phantom(tmp_path) -> None:
+    out = tmp_path / "gallery.png"
+    assert (
+        main(["show-transforms", "--preset", "tiny", "--rows", "1", "--patch", "32", "32", "16", "--out", str(out)])
+        == 0
+    )
+    assert out.is_file()
+
+
+def test_show_transforms_rejects_bad_patch(tmp_path) -> None:
+    with pytest.raises(ValueError, match="--patch"):
+        main(["show-transforms", "--patch", "32", "--out", str(tmp_path / "g.png")])
+    with pytest.raises(ValueError, match="3-D image needs a --patch of 3 sizes"):
+        main(["show-transforms", "--preset", "tiny", "--patch", "32", "32", "--out", str(tmp_path / "g.png")])
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_bench_transforms_reports_speedup() -> None:
+    from semgen.bench import transforms as bench
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    result = bench.run(
+        parser.parse_args(["--batch", "2", "--size", "32", "32", "16", "--seconds", "0.05", "--repeats", "1"])
+    )
+    assert {"ours_per_s", "baseline_per_s", "speedup", "models_genesis_per_s"} <= set(result)
+    assert result["speedup"] == pytest.approx(result["ours_per_s"] / result["baseline_per_s"], rel=0.01)
+    assert result["threads"] == 1 and result["size"] == [32, 32, 16]
+
+
+def test_baseline_pipeline_keeps_shape_and_range() -> None:
+    from semgen.bench.transforms import baseline_semantic_genesis
+
+    rng = np.random.default_rng(0)
+    cube = rng.random((64, 64, 32))
+    for _ in range(8):
+        x, target = baseline_semantic_genesis(cube, rng)
+        assert x.shape == cube.shape and np.array_equal(target, cube)
+        assert x.min() >= 0 and x.max() <= 1 and not np.array_equal(x, cube)
