@@ -1,0 +1,43 @@
+"""Models and checkpoints: the Semantic Genesis U-Net (2D/3D, published-compatible at 3D width
+32), its pattern-classification head, an encoder classifier for fine-tuning, self-describing
+checkpoints, a loading policy for published weights, and the fast (bf16 + channels-last)
+training path.
+
+- :class:`UNet`, :class:`EncoderClassifier`, :func:`build_model`, :func:`parameter_counts`
+- :func:`save_checkpoint`, :func:`load_checkpoint`, :func:`load_pretrained`, :class:`LoadReport`,
+  :class:`CheckpointError`, :func:`describe_checkpoint`
+- :func:`fast_training_context`, :func:`prepare_model_for_speed`, :func:`fast_path_supported`
+"""
+
+from semgen.models.checkpoint import (
+    CheckpointError,
+    LoadReport,
+    describe_checkpoint,
+    load_checkpoint,
+    load_pretrained,
+    read_state_dict,
+    save_checkpoint,
+    save_weights,
+)
+from semgen.models.layers import PublishedBatchNorm
+from semgen.models.speed import fast_path_supported, fast_training_context, prepare_model_for_speed
+from semgen.models.unet import EncoderClassifier, UNet, build_model, parameter_counts
+
+__all__ = [
+    "CheckpointError",
+    "EncoderClassifier",
+    "LoadReport",
+    "PublishedBatchNorm",
+    "UNet",
+    "build_model",
+    "describe_checkpoint",
+    "fast_path_supported",
+    "fast_training_context",
+    "load_checkpoint",
+    "load_pretrained",
+    "parameter_counts",
+    "prepare_model_for_speed",
+    "read_state_dict",
+    "save_checkpoint",
+    "save_weights",
+]
