@@ -1,0 +1,42 @@
+"""``semgen compare RESULTS... --out REPORT``: mean ± s.d. per initialisation and task,
+t-tests of the best against the others, bar and label-efficiency charts
+(see :mod:`semgen.finetune.compare`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", nargs="+", help="`semgen finetune` results folders (or folders of them)")
+    parser.add_argument("--out", required=True, help="report folder (report.md, report.json, bars.png, label_efficiency.png)")
+    parser.add_argument("--welch", action="store_const", const=True,
+                        help="Welch's unequal-variance t-test instead of Student's (the paper's independent two-sample test)")
+    parser.add_argument("--seed", type=int, help="accepted for uniformity; the comparison draws nothing at random")
+    parser.add_argument("--config", help="YAML file of options (flags override it)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from semgen.finetune.compare import write_report
+    from semgen.finetune.config import CompareConfig
+    from semgen.utils.config import config_from_args, save_config
+
+    try:
+        cfg = config_from_args(CompareConfig, args)
+        report = write_report(cfg.results, cfg.out, equal_var=not cfg.welch)
+    except ValueError as e:
+        print(f"semgen compare: error: {e}")
+        return 2
+    save_config(cfg, Path(cfg.out) / "config.yaml")
+    n_rows = sum(len(g["rows"]) for g in report["groups"])
+    best = "; ".join(
+        f"{g['task_name']} @ {g['label_fraction']:g}: best {g['best'][g['primary_metric']]} ({g['primary_metric']})"
+        for g in report["groups"]
+    )
+    print(
+        f"Compared {n_rows} result(s) in {len(report['groups'])} task/label-fraction group(s) ({best}). "
+        f"Wrote {', '.join(report['files'])} and {Path(cfg.out) / 'config.yaml'}."
+    )
+    return 0

@@ -1,0 +1,72 @@
+"""``semgen finetune DATA``: fine-tune scratch or pre-trained weights on a target task over
+several seeded trials and write RESULTS/summary.json (see :mod:`semgen.finetune.pipeline`)."""
+
+from __future__ import annotations
+
+import argparse
+
+RECIPE_NAMES = ("phantom-nodules", "phantom-organs", "cxr-pneumonia", "hippocampus-mri")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.lower().replace(",", "x").split("x"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", help="the task's data: class sub-folders, images/ + labels/, a CSV "
+                        "(path|image,label[,patient,split]) or a `semgen phantoms` folder")
+    parser.add_argument("--out", required=True, help="results folder (summary.json, split.json, trials/)")
+    parser.add_argument("--task", choices=("classification", "segmentation"), help="default: from the layout or recipe")
+    parser.add_argument("--recipe", choices=RECIPE_NAMES, help="a built-in task (default: detected from the layout)")
+    parser.add_argument("--init", help="scratch (default), a run folder, a .safetensors checkpoint or a published .pt")
+    parser.add_argument("--name", help="the initialisation's name in reports (default: from --init)")
+    parser.add_argument("--trials", type=int, help="independent trials, each with its own seed (default 5; the paper: 10)")
+    parser.add_argument("--label-fraction", type=float, help="share of training patients with labels used (default 1)")
+    parser.add_argument("--seed", type=int, help="trial seeds derive from it (default 0)")
+    parser.add_argument("--split-seed", type=int, help="fixes the patient split and label subsets (default 0)")
+    parser.add_argument("--split", help="reuse a saved split.json (pair results on one test set)")
+    parser.add_argument("--validation", type=float, help="share of patients for validation (default 0.15)")
+    parser.add_argument("--test", type=float, help="share of patients for testing, unless the data gives a test split (default 0.2)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs per trial (default 30)")
+    parser.add_argument("--patience", type=int, help="early-stopping patience on validation loss (default 6)")
+    parser.add_argument("--batch-size", type=int, help="default 8")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
+    parser.add_argument("--width", type=int, help="U-Net base width for scratch (default: checkpoint's; else 32 on CUDA, 8 on CPU)")
+    parser.add_argument("--patch", type=_ints, help="patch size, e.g. 64x64x32 (default: checkpoint's, else the recipe's)")
+    parser.add_argument("--spacing", type=_floats, help="resample 3D volumes to this spacing in mm, e.g. 1x1x1 (default: checkpoint's)")
+    parser.add_argument("--no-resample", dest="resample", action="store_const", const=False, help="keep 3D volumes at native spacing")
+    parser.add_argument("--modality", choices=("CT", "MR", "XR", "OT"), help="intensity normalisation kind (default: recipe/checkpoint/file)")
+    parser.add_argument("--patches-per-volume", type=int, help="3D segmentation: random patches per training volume per epoch (default 2)")
+    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--config", help="YAML file of options (flags override it)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from semgen.finetune.config import FinetuneConfig
+    from semgen.finetune.pipeline import finetune
+    from semgen.utils.config import config_from_args
+
+    try:
+        cfg = config_from_args(FinetuneConfig, args)
+        summary = finetune(cfg)
+    except ValueError as e:
+        print(f"semgen finetune: error: {e}")
+        return 2
+    out = Path(cfg.out)
+    primary = summary["primary_metric"]
+    mean, sd = summary["mean"][primary], summary["std"][primary]
+    print(
+        f"Fine-tuned {summary['init_name']} on {summary['task_name']} ({summary['task']}, label fraction "
+        f"{summary['label_fraction']:g}) for {len(summary['trials'])} trial(s) on {summary['split']['samples']} "
+        f"samples ({len(summary['skipped'])} skipped): test {primary} = "
+        f"{'n/a' if mean is None else f'{mean:.4f}'}{'' if sd is None else f' ± {sd:.4f}'}. Wrote "
+        f"{out / 'summary.json'}, {out / 'split.json'}, {out / 'trials'}/trial_*.json and {out / 'config.yaml'}; "
+        f"compare initialisations with `semgen compare {out} OTHER_RESULTS... --out REPORT`."
+    )
+    return 0

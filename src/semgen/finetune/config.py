@@ -1,0 +1,52 @@
+"""``FinetuneConfig`` and ``CompareConfig``: every knob of ``semgen finetune`` / ``semgen compare``.
+
+Defaults are CPU-sized (a few minutes per trial on 2 cores for the built-in recipes). The
+paper runs 10 trials per method; the maintainer's fine-tuning recipe is Adam lr 1e-3 with
+ReduceLROnPlateau and early stopping (reference Sec. 5). Fields left ``None`` come from the
+initialising checkpoint's metadata, then the recipe, then the built-in fallbacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class FinetuneConfig:
+    """Configuration of one ``semgen finetune`` run (all trials of one initialisation)."""
+
+    data: str = ""
+    out: str = ""
+    task: str | None = None  # classification | segmentation (from the layout/recipe when None)
+    recipe: str | None = None  # phantom-nodules | phantom-organs | cxr-pneumonia | hippocampus-mri
+    init: str = "scratch"  # scratch | run folder | .safetensors checkpoint | published .pt
+    name: str | None = None  # initialisation name in reports (default: derived from init)
+    trials: int = 5
+    label_fraction: float = 1.0
+    seed: int = 0  # trial i seeds derive_seed(seed, "trial", i)
+    split_seed: int = 0  # fixes the patient split and the label-fraction subsets
+    split: str | None = None  # reuse a saved split.json instead of drawing one
+    validation: float = 0.15
+    test: float = 0.2
+    epochs: int = 30
+    patience: int = 6  # early stopping on validation loss
+    batch_size: int = 8
+    lr: float = 1e-3
+    width: int | None = None  # scratch: 32 on CUDA, 8 on CPU (the pre-training presets)
+    patch: tuple[int, ...] | None = None
+    spacing: tuple[float, ...] | None = None
+    resample: bool = True  # resample 3D volumes to the checkpoint's (or --spacing) spacing
+    modality: str | None = None  # CT | MR | XR: intensity normalisation kind
+    patches_per_volume: int = 2  # 3D segmentation: random patches per training volume per epoch
+    foreground_fraction: float = 0.67  # share of training patches centred on a labelled voxel
+    overlap: float = 0.5  # sliding-window overlap for whole-volume prediction
+    device: str = "auto"
+
+
+@dataclass
+class CompareConfig:
+    """Configuration of ``semgen compare``."""
+
+    results: tuple[str, ...] = ()
+    out: str = ""
+    welch: bool = False  # Welch's unequal-variance t-test instead of Student's (the paper's)

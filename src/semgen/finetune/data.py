@@ -1,0 +1,479 @@
+"""Target-task datasets from the folder layouts users already have, and the built-in recipes.
+
+Layouts (:func:`discover_task` detects which):
+
+- **class sub-folders**: ``DATA/<class>/<image or volume>`` (classification); a
+  ``DATA/train/<class>/...`` + ``DATA/test/<class>/...`` pair honours the given test split;
+- **images/ + labels/** with matching file names (Medical Segmentation Decathlon style;
+  ``imagesTr``/``labelsTr`` too): segmentation;
+- **a CSV** with ``path`` or ``image``, ``label`` and optional ``patient`` and ``split``
+  columns: classification when labels are class names (``a;b`` = multi-label), segmentation
+  when they are label-map files (relative paths are relative to the CSV's folder);
+- **a phantoms folder** (``semgen phantoms``: ``candidates.csv`` + ``manifest.csv``):
+  ``phantom-nodules`` (cubes centred on candidates, nodule 1 / look-alike 0) or
+  ``phantom-organs`` (multi-class organ segmentation).
+
+Unpaired files are reported in ``skipped`` (path and reason) and left out; unreadable files
+are reported and left out when they are loaded (:func:`load_samples`). Patients: a CSV
+``patient`` column, the phantom id, or an id derived from the file name
+(:func:`patient_from_name`), so that splits never share a patient.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from semgen.utils.progress import progress
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr", ".npy", ".npz", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+TASKS = ("classification", "segmentation")
+
+
+class TaskDataError(ValueError):
+    """The data folder or CSV does not hold a usable target task (names the path and problem)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One target-task example.
+
+    ``target``: class index (classification), a tuple of class indices (multi-label) or
+    the label-map path (segmentation). ``center``: voxel centre (X, Y, Z) of a
+    candidate cube cut from ``image`` (phantom nodules), else None.
+    """
+
+    id: str
+    image: Path
+    patient: str
+    target: int | tuple[int, ...] | Path
+    split: str | None = None
+    center: tuple[float, ...] | None = None
+
+
+@dataclass
+class TaskData:
+    """A target task found on disk: its samples, classes and what was skipped.
+
+    ``class_names``: classification classes in index order; for segmentation the names
+    of label values 1..K-1 (background 0 is implied) as ``{value: name}`` in ``label_names``.
+    """
+
+    task: str
+    root: Path
+    samples: list[Sample]
+    class_names: list[str] = field(default_factory=list)
+    label_names: dict[int, str] = field(default_factory=dict)
+    multilabel: bool = False
+    skipped: list[dict] = field(default_factory=list)
+    recipe: str | None = None
+    modality: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A built-in target task: its layout reader and CPU-friendly defaults for scratch runs
+    (a checkpoint's own patch size wins when fine-tuning pre-trained weights)."""
+
+    name: str
+    task: str
+    spatial_dims: int
+    modality: str
+    patch: tuple[int, ...]
+    reader: Callable[[Path], TaskData]
+    description: str
+
+
+def image_stem(path: Path) -> str:
+    """File name without its image suffix (``a.nii.gz`` -> ``a``)."""
+    name = path.name
+    for suf in IMAGE_SUFFIXES:
+        if name.lower().endswith(suf):
+            return name[: -len(suf)]
+    return path.stem
+
+
+def is_image(path: Path) -> bool:
+    """A file with a known image suffix, or a folder of DICOM files (a series)."""
+    if path.name.startswith("."):
+        return False
+    if path.is_dir():
+        return any(p.suffix.lower() == ".dcm" for p in path.iterdir())
+    return path.name.lower().endswith(IMAGE_SUFFIXES) or path.suffix.lower() == ".dcm"
+
+
+_PATIENT_RULES = (
+    re.compile(r"^(person\d+)_"),  # person1_virus_6 -> person1
+    re.compile(r"^((?:[A-Za-z]+\d*-)?IM-\d+)-"),  # IM-0023-0001, NORMAL2-IM-0381-0001
+)
+
+
+def patient_from_name(path: Path) -> str:
+    """The patient id in a file name, for the common public-dataset patterns
+    (``person1_virus_6.jpeg`` -> ``person1``; ``IM-0023-0001.jpeg`` -> ``IM-0023``;
+    ``NORMAL2-IM-0381-0001.jpeg`` -> ``NORMAL2-IM-0381``); otherwise the file stem
+    (one patient per file)."""
+    stem = image_stem(path)
+    for rule in _PATIENT_RULES:
+        if m := rule.match(stem):
+            return m.group(1)
+    return stem
+
+
+def _listing(folder: Path, skipped: list[dict]) -> list[Path]:
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if is_image(p):
+            out.append(p)
+        else:
+            skipped.append({"path": str(p), "reason": "not an image file (unknown suffix)"})
+    return out
+
+
+def read_class_folders(root: Path) -> TaskData:
+    """Classification from ``ROOT/<class>/<files>`` or ``ROOT/{train,test}/<class>/<files>``
+    (the ``test/`` folder's patients become the test split; validation is carved from
+    train; patient ids are namespaced per given split folder, since such datasets number
+    patients per folder). Classes are the sorted sub-folder names."""
+    skipped: list[dict] = []
+    parts = {"train": root / "train", "test": root / "test"}
+    if parts["train"].is_dir() and parts["test"].is_dir():
+        sources = [(parts["train"], None), (parts["test"], "test")]
+        if (root / "validation").is_dir():
+            sources.append((root / "validation", "validation"))
+    else:
+        sources = [(root, None)]
+    classes = sorted({d.name for src, _ in sources for d in src.iterdir() if d.is_dir() and not d.name.startswith(".") and not is_image(d)})
+    if len(classes) < 2:
+        raise TaskDataError(f"{root}: need at least two class sub-folders, found {classes or 'none'}")
+    samples = []
+    for src, split in sources:
+        for k, name in enumerate(classes):
+            if not (src / name).is_dir():
+                continue
+            for p in _listing(src / name, skipped):
+                sid = f"{src.name}/{name}/{image_stem(p)}" if split else f"{name}/{image_stem(p)}"
+                patient = patient_from_name(p)
+                # the dataset's own split decides: ids are namespaced per given split folder
+                samples.append(Sample(sid, p, f"{split}:{patient}" if split else patient, k, split))
+    return TaskData("classification", root, samples, class_names=classes, skipped=skipped)
+
+
+def _pair_folders(root: Path) -> tuple[Path, Path]:
+    for img, lab in (("images", "labels"), ("imagesTr", "labelsTr")):
+        if (root / img).is_dir() and (root / lab).is_dir():
+            return root / img, root / lab
+    raise TaskDataError(f"{root}: no images/ + labels/ (or imagesTr/ + labelsTr/) folders")
+
+
+def read_image_label_folders(root: Path, label_names: dict[int, str] | None = None) -> TaskData:
+    """Segmentation from ``ROOT/images/<name>`` + ``ROOT/labels/<name>`` (matching file
+    names, any image suffix). Unpaired files on either side are reported and skipped.
+    Label values: ``label_names`` when given, else found when the label maps are read."""
+    images_dir, labels_dir = _pair_folders(root)
+    skipped: list[dict] = []
+    images = {image_stem(p): p for p in _listing(images_dir, skipped)}
+    labels = {image_stem(p): p for p in _listing(labels_dir, skipped)}
+    for name in sorted(set(images) - set(labels)):
+        skipped.append({"path": str(images[name]), "reason": f"no label map {labels_dir.name}/{name}.* for this image"})
+    for name in sorted(set(labels) - set(images)):
+        skipped.append({"path": str(labels[name]), "reason": f"no image {images_dir.name}/{name}.* for this label map"})
+    samples = [Sample(n, images[n], n, labels[n]) for n in sorted(set(images) & set(labels))]
+    if not samples:
+        raise TaskDataError(f"{root}: no image has a label map of the same name")
+    return TaskData("segmentation", root, samples, label_names=dict(label_names or {}), skipped=skipped)
+
+
+def read_csv_task(path: Path) -> TaskData:
+    """A task from a CSV: ``path``/``image`` and ``label`` columns, optional ``patient`` and
+    ``split`` (train/validation/test). Labels naming existing image files make a
+    segmentation task; otherwise class names (``a;b`` for multi-label, sorted names)."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise TaskDataError(f"{path}: cannot read the CSV ({e})") from None
+    if not rows:
+        raise TaskDataError(f"{path}: the CSV has no rows")
+    cols = set(rows[0])
+    img_col = "path" if "path" in cols else "image" if "image" in cols else None
+    if img_col is None or "label" not in cols:
+        raise TaskDataError(f"{path}: needs columns path (or image) and label; found {', '.join(sorted(cols))}")
+    base = path.parent
+    skipped: list[dict] = []
+
+    def resolve(value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else base / p
+
+    labels_are_files = all(resolve(r["label"]).exists() for r in rows if r["label"]) and any(r["label"] for r in rows)
+    multilabel = not labels_are_files and any(";" in r["label"] for r in rows)
+    names = sorted({n.strip() for r in rows for n in r["label"].split(";") if n.strip()}) if not labels_are_files else []
+    samples = []
+    seen: set[str] = set()
+    for i, r in enumerate(rows, start=2):
+        img = resolve(r[img_col])
+        if not img.exists():
+            skipped.append({"path": str(img), "reason": f"{path.name} line {i}: file does not exist"})
+            continue
+        if not r["label"].strip():
+            skipped.append({"path": str(img), "reason": f"{path.name} line {i}: empty label"})
+            continue
+        if labels_are_files:
+            target: int | tuple[int, ...] | Path = resolve(r["label"])
+        elif multilabel:
+            target = tuple(sorted(names.index(n.strip()) for n in r["label"].split(";") if n.strip()))
+        else:
+            target = names.index(r["label"].strip())
+        sid = image_stem(img)
+        while sid in seen:
+            sid += "_"
+        seen.add(sid)
+        split = (r.get("split") or "").strip() or None
+        patient = (r.get("patient") or "").strip() or patient_from_name(img)
+        samples.append(Sample(sid, img, patient, target, split))
+    if labels_are_files:
+        return TaskData("segmentation", path, samples, skipped=skipped)
+    return TaskData("classification", path, samples, class_names=names, multilabel=multilabel, skipped=skipped)
+
+
+def _phantom_images(root: Path) -> dict[str, Path]:
+    with open(root / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = {}
+    for r in rows:
+        rel = r.get("image") or f"images/{r['id']}.nii.gz"
+        p = Path(rel)
+        out[r["id"]] = p if p.is_absolute() else root / p
+    return out
+
+
+def read_phantom_nodules(root: Path) -> TaskData:
+    """Phantom nodule-candidate classification: one sample per ``candidates.csv`` row
+    (a patch-sized cube centred on the candidate), label 1 nodule / 0 look-alike,
+    patient = phantom id."""
+    images = _phantom_images(root)
+    skipped: list[dict] = []
+    samples = []
+    with open(root / "candidates.csv", newline="") as f:
+        for i, r in enumerate(csv.DictReader(f)):
+            img = images.get(r["id"])
+            if img is None or not img.exists():
+                skipped.append({"path": str(img or r["id"]), "reason": f"candidates.csv row {i + 2}: no image for {r['id']}"})
+                continue
+            center = (float(r["x"]), float(r["y"]), float(r["z"]))
+            samples.append(Sample(f"{r['id']}_c{i:04d}", img, r["id"], int(float(r["label"])), center=center))
+    return TaskData("classification", root, samples, class_names=["look-alike", "nodule"], skipped=skipped, recipe="phantom-nodules", modality="CT")
+
+
+def read_phantom_organs(root: Path) -> TaskData:
+    """Phantom organ segmentation: ``images/`` + ``labels/``, every organ of the label map
+    (``semgen.phantoms.LABELS``) a class."""
+    from semgen.phantoms import LABELS
+
+    data = read_image_label_folders(root, {int(k): str(v) for k, v in LABELS.items() if int(k) != 0})
+    data.recipe, data.modality = "phantom-organs", "CT"
+    return data
+
+
+def read_cxr(root: Path) -> TaskData:
+    """cxr-pneumonia: ``train/`` + ``test/`` class folders (NORMAL, PNEUMONIA); binary."""
+    data = read_class_folders(root)
+    data.recipe, data.modality = "cxr-pneumonia", "XR"
+    return data
+
+
+def read_hippocampus(root: Path) -> TaskData:
+    """hippocampus-mri (MSD Task04): images/ + labels/, labels 1 anterior, 2 posterior."""
+    data = read_image_label_folders(root, {1: "anterior", 2: "posterior"})
+    data.recipe, data.modality = "hippocampus-mri", "MR"
+    return data
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe("phantom-nodules", "classification", 3, "CT", (32, 32, 16), read_phantom_nodules,
+               "phantom nodule-candidate classification: true nodules vs look-alikes (3D)"),
+        Recipe("phantom-organs", "segmentation", 3, "CT", (64, 64, 32), read_phantom_organs,
+               "phantom organ segmentation: every organ of the label map (3D)"),
+        Recipe("cxr-pneumonia", "classification", 2, "XR", (64, 64), read_cxr,
+               "paediatric chest X-ray pneumonia vs normal (2D)"),
+        Recipe("hippocampus-mri", "segmentation", 3, "MR", (32, 48, 32), read_hippocampus,
+               "hippocampus MRI segmentation, anterior + posterior (3D)"),
+    )
+}
+
+
+def detect_recipe(root: Path, task: str | None = None) -> str | None:
+    """The built-in recipe a folder's layout matches (None for a generic layout)."""
+    if root.is_dir() and (root / "candidates.csv").is_file() and (root / "manifest.csv").is_file():
+        return "phantom-organs" if task == "segmentation" else "phantom-nodules"
+    if root.is_dir() and {"NORMAL", "PNEUMONIA"} <= {d.name for d in (root / "train").glob("*") if d.is_dir()}:
+        return "cxr-pneumonia"
+    if root.is_dir() and root.name.lower().startswith("hippocampus") and (root / "images").is_dir() and (root / "labels").is_dir():
+        return "hippocampus-mri"
+    return None
+
+
+def discover_task(path: str | Path, *, task: str | None = None, recipe: str | None = None) -> TaskData:
+    """Find the target task in ``path`` (a folder or a CSV file): a named ``recipe``, a
+    recipe detected from the layout, or a generic layout. ``task`` (classification /
+    segmentation) picks between phantom tasks and is checked against the layout."""
+    path = Path(path)
+    if not path.exists():
+        raise TaskDataError(f"{path}: no such file or folder")
+    if task is not None and task not in TASKS:
+        raise TaskDataError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+    if recipe is not None and recipe not in RECIPES:
+        raise TaskDataError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}")
+    recipe = recipe or detect_recipe(path, task)
+    if recipe is not None:
+        data = RECIPES[recipe].reader(path)
+    elif path.is_file() and path.suffix.lower() == ".csv":
+        data = read_csv_task(path)
+    elif path.is_dir() and any((path / a).is_dir() for a in ("images", "imagesTr")):
+        data = read_image_label_folders(path)
+    elif path.is_dir():
+        data = read_class_folders(path)
+    else:
+        raise TaskDataError(f"{path}: expected a folder (class sub-folders or images/ + labels/) or a CSV file")
+    if task is not None and data.task != task:
+        raise TaskDataError(f"{path}: the layout holds a {data.task} task, but --task {task} was asked")
+    if not data.samples:
+        raise TaskDataError(f"{path}: no usable samples")
+    for s in data.skipped:
+        log.warning("skipped %s: %s", s["path"], s["reason"])
+    return data
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How inputs are brought to what the model expects: ``spatial_dims``, the ``patch``
+    size (voxels), an optional target ``spacing`` (mm; 3D volumes are resampled to it),
+    the intensity ``modality`` kind (CT/MR/XR) and optional ``window`` dict (as written by
+    ``semgen.io.normalize_intensity`` and stored in checkpoint metadata)."""
+
+    spatial_dims: int
+    patch: tuple[int, ...]
+    spacing: tuple[float, ...] | None = None
+    modality: str | None = None
+    window: dict | None = None
+
+
+@dataclass
+class Loaded:
+    """A preprocessed example: ``image`` float32 in [0, 1] ((X, Y) or (X, Y, Z)); ``target``
+    class index / multi-hot vector (classification) or an int64 label map the shape of
+    ``image`` (segmentation)."""
+
+    sample: Sample
+    image: np.ndarray
+    target: int | np.ndarray
+
+
+def _resize(array: np.ndarray, shape: tuple[int, ...], order: int) -> np.ndarray:
+    from scipy import ndimage
+
+    if tuple(array.shape) == tuple(shape):
+        return array
+    factors = [t / s for t, s in zip(shape, array.shape)]
+    out = ndimage.zoom(array, factors, order=order, mode="nearest", grid_mode=True)
+    return out[tuple(slice(0, t) for t in shape)]
+
+
+def crop_centered(array: np.ndarray, center: tuple[float, ...], patch: tuple[int, ...]) -> np.ndarray:
+    """The ``patch``-sized block of ``array`` centred on ``center`` (voxels), zero-padded where
+    it leaves the array."""
+    out = np.zeros(patch, dtype=array.dtype)
+    src, dst = [], []
+    for c, p, n in zip(center, patch, array.shape):
+        start = int(round(c)) - p // 2
+        lo, hi = max(start, 0), min(start + p, n)
+        if hi <= lo:
+            return out
+        src.append(slice(lo, hi))
+        dst.append(slice(lo - start, hi - start))
+    out[tuple(dst)] = array[tuple(src)]
+    return out
+
+
+def _read_label_map(path: Path, scan) -> np.ndarray:
+    """An int64 label map on ``scan``'s grid: ``semgen.io.read_label`` for NIfTI/MetaImage/NRRD;
+    pictures and NumPy files (2D masks) through ``read_scan``, checked to hold whole numbers >= 0."""
+    from semgen.io import read_label, read_scan
+
+    if path.name.lower().endswith((".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".nhdr", ".hdr")):
+        return np.asarray(read_label(path, like=scan)).astype(np.int64)
+    values = read_scan(path, modality="OT").array
+    if not np.array_equal(values, np.round(values)) or values.min() < 0:
+        raise ValueError(f"{path}: not a label map (values are not whole numbers >= 0)")
+    return values.astype(np.int64)
+
+
+def load_sample(sample: Sample, data: TaskData, geometry: Geometry) -> Loaded:
+    """Read one sample and bring it to ``geometry``: intensity window in [0, 1], 3D volumes
+    resampled to ``geometry.spacing`` when given; classification inputs resized (whole
+    images/volumes) or cropped (candidate cubes) to the patch; 2D segmentation pairs resized
+    to the patch; 3D segmentation volumes kept whole (patches are drawn in training).
+    Raises ``ValueError`` (naming the file) for unreadable or mismatched input."""
+    from semgen.io import normalize_intensity, read_scan
+
+    modality = geometry.modality or data.modality
+    scan = read_scan(sample.image, modality=modality)
+    array = np.asarray(scan.array, dtype=np.float32)
+    if array.ndim != geometry.spatial_dims:
+        raise ValueError(f"{sample.image}: a {array.ndim}D image, but the model is {geometry.spatial_dims}D")
+    image, _ = normalize_intensity(array, modality or scan.modality, geometry.window)
+    image = np.asarray(image, dtype=np.float32)
+    label = None
+    if data.task == "segmentation":
+        label = _read_label_map(Path(sample.target), scan)
+        if label.shape != array.shape:
+            raise ValueError(f"{sample.target}: label map shape {label.shape} differs from its image {array.shape}")
+    center = sample.center
+    if geometry.spatial_dims == 3 and geometry.spacing is not None:
+        shape = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(image.shape, scan.spacing, geometry.spacing))
+        if center is not None:
+            center = tuple(c * t / n for c, t, n in zip(center, shape, image.shape))
+        image = _resize(image, shape, order=1)
+        if label is not None:
+            label = _resize(label, shape, order=0)
+    if data.task == "classification":
+        image = crop_centered(image, center, geometry.patch) if center is not None else _resize(image, geometry.patch, order=1)
+        if isinstance(sample.target, tuple):
+            target: int | np.ndarray = np.zeros(len(data.class_names), dtype=np.float32)
+            target[list(sample.target)] = 1
+        else:
+            target = int(sample.target)
+        return Loaded(sample, np.clip(image, 0, 1).astype(np.float32), target)
+    if geometry.spatial_dims == 2:
+        image, label = _resize(image, geometry.patch, order=1), _resize(label, geometry.patch, order=0)
+    return Loaded(sample, np.clip(image, 0, 1).astype(np.float32), label)
+
+
+def load_samples(samples: list[Sample], data: TaskData, geometry: Geometry) -> tuple[list[Loaded], list[dict]]:
+    """:func:`load_sample` for every sample; an unreadable or mismatched one is reported
+    (``{"path", "reason"}``, logged) and left out, never stopping the others."""
+    loaded, skipped = [], []
+    for s in progress(samples, desc="reading", unit="scan"):
+        try:
+            loaded.append(load_sample(s, data, geometry))
+        except (ValueError, OSError, RuntimeError) as e:
+            reason = str(e) if str(s.image) in str(e) or str(s.target) in str(e) else f"{s.image}: {e}"
+            log.warning("skipped %s", reason)
+            skipped.append({"path": str(s.image), "reason": reason})
+    return loaded, skipped

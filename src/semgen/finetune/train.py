@@ -1,0 +1,322 @@
+"""Fine-tuning one trial: losses, patch sampling, sliding-window prediction, the loop with
+early stopping, and test metrics.
+
+Paper Sec. 2-3: "the encoder alone can be fine-tuned for target classification tasks;
+while the encoder and decoder together can be fine-tuned for target segmentation tasks".
+Heads return logits: the published fine-tuning example (``TargetNet``: Linear → ReLU →
+sigmoid + BCELoss) has a ReLU before the sigmoid, which makes every prediction ≥ 0.5
+(reference Sec. 2, fine-tuning examples); we use logits with ``BCEWithLogits`` (binary,
+multi-label) or ``cross_entropy`` (multi-class), and cross-entropy + soft Dice (smooth 1, as
+published) for segmentation. Optimiser: Adam lr 1e-3 with ReduceLROnPlateau (the
+maintainer's recipe, reference Sec. 5); early stopping on the validation loss, the best
+epoch's weights are tested.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semgen.finetune.metrics import classification_metrics, segmentation_metrics
+from semgen.utils.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Arrays:
+    """One split in memory. Classification: ``images`` (N, 1, *patch) float32 tensor,
+    ``targets`` (N,) int64 or (N, K) float32. Segmentation: lists of whole images
+    ``(1, *S)`` float32 and label maps ``(*S)`` int64 (class indices 0..K-1)."""
+
+    images: torch.Tensor | list[torch.Tensor]
+    targets: torch.Tensor | list[torch.Tensor]
+    ids: list[str]
+
+
+@dataclass
+class TrainSettings:
+    """Loop settings: see :class:`semgen.finetune.config.FinetuneConfig` for their meaning."""
+
+    epochs: int
+    patience: int
+    batch_size: int
+    lr: float
+    patch: tuple[int, ...]
+    patches_per_volume: int
+    foreground_fraction: float
+    overlap: float
+    device: torch.device
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """1 - mean over foreground classes of the soft Dice (2 Σ p g + s) / (Σ p + Σ g + s),
+    summed over the batch and space (smooth s = 1 as published). ``logits`` (B, K, *S),
+    ``target`` (B, *S) class indices; K = 1 is not allowed (use K = 2 for one structure)."""
+    probs = torch.softmax(logits.float(), dim=1)
+    onehot = F.one_hot(target, logits.shape[1]).movedim(-1, 1).to(probs.dtype)
+    dims = (0, *range(2, logits.dim()))
+    inter = (probs * onehot).sum(dims)
+    denom = probs.sum(dims) + onehot.sum(dims)
+    dice = (2 * inter + smooth) / (denom + smooth)
+    return 1 - dice[1:].mean()
+
+
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy + soft Dice (both on logits (B, K, *S) vs class indices (B, *S))."""
+    return F.cross_entropy(logits.float(), target) + soft_dice_loss(logits, target)
+
+
+def classification_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """BCE-with-logits for ``binary`` (logits (B, 1), targets (B,) in {0, 1}) and
+    ``multilabel`` (both (B, K)); cross-entropy for ``multiclass`` (targets (B,) indices)."""
+    logits = logits.float()
+    if kind == "binary":
+        return F.binary_cross_entropy_with_logits(logits[:, 0], target.float())
+    if kind == "multilabel":
+        return F.binary_cross_entropy_with_logits(logits, target.float())
+    return F.cross_entropy(logits, target)
+
+
+def _scores(logits: torch.Tensor, kind: str) -> np.ndarray:
+    logits = logits.float()
+    if kind == "binary":
+        return torch.sigmoid(logits[:, 0]).numpy()
+    if kind == "multilabel":
+        return torch.sigmoid(logits).numpy()
+    return torch.softmax(logits, dim=1).numpy()
+
+
+def pad_to(array: torch.Tensor, shape: Sequence[int], value: float = 0.0) -> torch.Tensor:
+    """Pad the last ``len(shape)`` dims of ``array`` at their end up to at least ``shape``."""
+    pads = []
+    for size, target in zip(reversed(array.shape[-len(shape):]), reversed(tuple(shape))):
+        pads += [0, max(0, target - size)]
+    return F.pad(array, pads, value=value) if any(pads) else array
+
+
+def _gaussian_map(patch: Sequence[int]) -> torch.Tensor:
+    """Importance map for blending windows: a Gaussian with σ = patch / 8 (nnU-Net)."""
+    axes = [torch.exp(-0.5 * ((torch.arange(p, dtype=torch.float32) - (p - 1) / 2) / (p / 8)) ** 2) for p in patch]
+    g = axes[0]
+    for a in axes[1:]:
+        g = g[..., None] * a
+    return (g / g.max()).clamp_min(1e-3)
+
+
+def _starts(size: int, patch: int, step: int) -> list[int]:
+    starts = list(range(0, max(size - patch, 0) + 1, step))
+    if starts[-1] != max(size - patch, 0):
+        starts.append(size - patch)
+    return starts
+
+
+@torch.no_grad()
+def sliding_window(
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    image: torch.Tensor,
+    patch: Sequence[int],
+    *,
+    overlap: float = 0.5,
+    batch_size: int = 4,
+    blend: str = "gaussian",
+) -> torch.Tensor:
+    """Whole-image logits from a patch model: windows of ``patch`` with the given
+    ``overlap`` (0 <= overlap < 1) cover ``image`` (C, *S) (zero-padded to at least the
+    patch), ``predict`` maps (B, C, *patch) to (B, K, *patch), window outputs are blended
+    with Gaussian or uniform (``blend="mean"``) weights. Returns (K, *S) float32 on ``image``'s device."""
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    spatial = tuple(image.shape[1:])
+    padded = pad_to(image, patch)
+    full = tuple(padded.shape[1:])
+    steps = [max(1, int(p * (1 - overlap))) for p in patch]
+    grids = np.meshgrid(*[_starts(s, p, st) for s, p, st in zip(full, patch, steps)], indexing="ij")
+    corners = np.stack([g.ravel() for g in grids], axis=1)
+    weight = (_gaussian_map(patch) if blend == "gaussian" else torch.ones(tuple(patch))).to(image.device)
+    out = None
+    norm = torch.zeros(full, device=image.device)
+    for i in range(0, len(corners), batch_size):
+        chunk = corners[i : i + batch_size]
+        windows = [tuple(slice(int(c), int(c) + p) for c, p in zip(corner, patch)) for corner in chunk]
+        logits = predict(torch.stack([padded[(slice(None), *w)] for w in windows])).float()
+        if out is None:
+            out = torch.zeros((logits.shape[1], *full), device=image.device)
+        for w, lg in zip(windows, logits):
+            out[(slice(None), *w)] += lg * weight
+            norm[w] += weight
+    out = out / norm
+    return out[(slice(None), *(slice(0, s) for s in spatial))]
+
+
+class PatchSampler:
+    """Random training patches from whole volumes/images (3D segmentation).
+
+    A share ``foreground_fraction`` of patches is centred on a voxel of a foreground class
+    drawn uniformly among the classes present (so small structures are seen); the rest are
+    placed uniformly. Volumes smaller than the patch are zero-padded. Randomness only from
+    the ``numpy.random.Generator`` passed to :meth:`sample`.
+    """
+
+    def __init__(self, images: list[torch.Tensor], labels: list[torch.Tensor], patch: Sequence[int], foreground_fraction: float) -> None:
+        self.patch = tuple(patch)
+        self.images = [pad_to(im, self.patch) for im in images]
+        self.labels = [pad_to(lb, self.patch) for lb in labels]
+        self.foreground_fraction = foreground_fraction
+        self.by_class = []
+        for lb in self.labels:
+            flat = lb.reshape(-1).numpy()
+            self.by_class.append({int(c): np.flatnonzero(flat == c) for c in np.unique(flat) if c > 0})
+
+    def sample(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One (image (1, *patch), label (*patch)) patch of volume ``index``."""
+        image, label = self.images[index], self.labels[index]
+        shape = tuple(label.shape)
+        classes = self.by_class[index]
+        if classes and rng.random() < self.foreground_fraction:
+            voxels = classes[sorted(classes)[rng.integers(len(classes))]]
+            center = np.unravel_index(int(voxels[rng.integers(len(voxels))]), shape)
+            start = [min(max(int(c) - p // 2, 0), s - p) for c, p, s in zip(center, self.patch, shape)]
+        else:
+            start = [int(rng.integers(0, s - p + 1)) for p, s in zip(self.patch, shape)]
+        window = tuple(slice(a, a + p) for a, p in zip(start, self.patch))
+        return image[(slice(None), *window)], label[window]
+
+
+def _fast_context(device: torch.device):
+    """``semgen.models.fast_training_context`` (bf16 autocast where the hardware supports it)."""
+    from semgen.models import fast_training_context
+
+    return fast_training_context(device)
+
+
+class Evaluator:
+    """Loss, scores and metrics of a model on one split (classification or segmentation)."""
+
+    def __init__(self, task: str, kind: str, label_names: dict[int, str], settings: TrainSettings) -> None:
+        self.task, self.kind, self.label_names, self.settings = task, kind, label_names, settings
+
+    @torch.no_grad()
+    def __call__(self, model: nn.Module, data: Arrays) -> tuple[float, dict[str, float]]:
+        """(mean loss, metrics) of ``model`` on ``data``; the model is left in eval mode."""
+        model.eval()
+        dev = self.settings.device
+        if self.task == "classification":
+            logits = []
+            for i in range(0, len(data.ids), self.settings.batch_size):
+                with _fast_context(dev):
+                    logits.append(model(data.images[i : i + self.settings.batch_size].to(dev)).float().cpu())
+            all_logits = torch.cat(logits)
+            loss = float(classification_loss(all_logits, data.targets, self.kind))
+            return loss, classification_metrics(_scores(all_logits, self.kind), data.targets.numpy(), kind=self.kind)
+
+        def predict(x: torch.Tensor) -> torch.Tensor:
+            with _fast_context(dev):
+                return model(x)[0]
+
+        losses, preds, targets = [], [], []
+        for image, label in zip(data.images, data.targets):
+            logits = sliding_window(predict, image.to(dev), self.settings.patch, overlap=self.settings.overlap,
+                                    batch_size=self.settings.batch_size).cpu()
+            losses.append(float(segmentation_loss(logits[None], label[None])))
+            preds.append(logits.argmax(0).numpy())
+            targets.append(label.numpy())
+        return float(np.mean(losses)), segmentation_metrics(preds, targets, self.label_names)
+
+
+def train_trial(
+    model: nn.Module,
+    splits: dict[str, Arrays],
+    *,
+    task: str,
+    kind: str,
+    label_names: dict[int, str],
+    primary_metric: str,
+    settings: TrainSettings,
+    seed: int,
+    desc: str = "trial",
+) -> dict:
+    """Fine-tune ``model`` on ``splits["train"]`` with early stopping on
+    ``splits["validation"]`` loss, then test the best epoch's weights on ``splits["test"]``.
+
+    ``seed`` drives batch order and patch positions (a NumPy generator; model initialisation
+    is the caller's). Returns ``{"curves": {epoch, train_loss, val_loss, val_<primary>, lr},
+    "test": metrics, "best_epoch", "epochs_run", "time_s", "skipped_steps"}`` (optimiser steps
+    skipped for a non-finite loss or gradient); the model holds the best weights.
+    """
+    dev = settings.device
+    rng = np.random.default_rng(seed)
+    model.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, settings.patience // 2), min_lr=1e-6)
+    evaluate = Evaluator(task, kind, label_names, settings)
+    train = splits["train"]
+    sampler = PatchSampler(train.images, train.targets, settings.patch, settings.foreground_fraction) if task == "segmentation" else None
+    curves: dict[str, list] = {"epoch": [], "train_loss": [], "val_loss": [], f"val_{primary_metric}": [], "lr": []}
+    best = (math.inf, -1, copy.deepcopy(model.state_dict()))
+    skipped_steps = 0
+    start = time.perf_counter()
+    bar = progress(range(settings.epochs), desc=desc, unit="epoch", leave=False)
+    for epoch in bar:
+        model.train()
+        if sampler is not None:
+            order = np.repeat(np.arange(len(train.ids)), settings.patches_per_volume)
+            order = order[rng.permutation(len(order))]
+        else:
+            order = rng.permutation(len(train.ids))
+        losses = []
+        for i in range(0, len(order), settings.batch_size):
+            idx = order[i : i + settings.batch_size]
+            if len(idx) < 2 and len(order) > 1:
+                continue  # batch norm needs two samples: a single leftover sample sits this epoch out
+            if sampler is not None:
+                pairs = [sampler.sample(int(j), rng) for j in idx]
+                x, y = torch.stack([p[0] for p in pairs]).to(dev), torch.stack([p[1] for p in pairs]).to(dev)
+                with _fast_context(dev):
+                    loss = segmentation_loss(model(x)[0], y)
+            else:
+                x, y = train.images[idx].to(dev), train.targets[idx].to(dev)
+                with _fast_context(dev):
+                    loss = classification_loss(model(x), y, kind)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf)
+            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+                skipped_steps += 1  # as AMP's GradScaler does: never apply a non-finite update
+                continue
+            opt.step()
+            losses.append(float(loss.detach()))
+        val_loss, val_metrics = evaluate(model, splits["validation"])
+        sched.step(val_loss)
+        curves["epoch"].append(epoch + 1)
+        curves["train_loss"].append(float(np.mean(losses)) if losses else math.nan)
+        curves["val_loss"].append(val_loss)
+        curves[f"val_{primary_metric}"].append(val_metrics[primary_metric])
+        curves["lr"].append(opt.param_groups[0]["lr"])
+        bar.set_postfix(train=f"{curves['train_loss'][-1]:.3f}", val=f"{val_loss:.3f}")
+        if val_loss < best[0]:
+            best = (val_loss, epoch + 1, copy.deepcopy(model.state_dict()))
+        elif epoch + 1 - best[1] >= settings.patience:
+            break
+    if skipped_steps:
+        log.warning("%s: skipped %d optimiser step(s) with a non-finite loss or gradient (bf16 autocast on "
+                    "tiny feature maps can overflow; SEMGEN_FAST=0 turns the fast path off)", desc, skipped_steps)
+    model.load_state_dict(best[2])
+    _, test_metrics = evaluate(model, splits["test"])
+    return {
+        "curves": curves,
+        "test": test_metrics,
+        "best_epoch": best[1],
+        "epochs_run": len(curves["epoch"]),
+        "time_s": round(time.perf_counter() - start, 2),
+        "skipped_steps": skipped_steps,
+    }

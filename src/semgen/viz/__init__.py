@@ -1,0 +1,1 @@
+"""Pictures: pattern atlas, corruption gallery, restoration triplets, curves, result charts."""
