@@ -1,0 +1,92 @@
+"""``semgen discover COHORT --out PATTERNS``: self-discovery of anatomical patterns (paper Sec. 2)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _size(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 64x64x32, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive sizes like 64x64x32, got {text!r}")
+    return values
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers like 0.78,1.25, got {text!r}") from None
+    return low, high
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("cohort", metavar="COHORT", help="a cohort folder (from `semgen prepare` or `semgen phantoms`)")
+    parser.add_argument("--out", required=True, metavar="PATTERNS", help="output folder for the pattern set")
+    parser.add_argument("--config", metavar="YAML", help="options from a YAML file (flags override it)")
+    g = parser.add_argument_group("patterns (defaults follow the paper)")
+    g.add_argument("--classes", type=int, help="C, pattern classes (3D 44, 2D 100; clamped to the cohort)")
+    g.add_argument("--neighbors", type=int, help="K, training scans per class incl. the reference (3D 200, 2D 1000)")
+    g.add_argument("--val-neighbors", dest="val_neighbors", type=int, help="validation scans per class (30)")
+    g.add_argument("--resolutions", type=int, help="crops per training scan: 1 native + larger ones resized back (3)")
+    g.add_argument("--patch-size", dest="patch_size", type=_size, metavar="XxYxZ", help="native crop size (3D 64x64x32, 2D 224x224)")
+    g.add_argument("--multires-scale", dest="multires_scale", type=_range, metavar="LO,HI", help="in-plane size range of extra crops, x patch (0.78,1.25)")
+    g.add_argument("--multires-shift", dest="multires_shift", type=int, help="in-plane shift of extra crops (10 for a 64 patch)")
+    g.add_argument("--placement", choices=("body", "voxel"), help="body: relative to each scan's body (default); voxel: same indices (published)")
+    g.add_argument("--min-distance", dest="min_distance", type=float, help="between class coordinates, voxels of the reference (5)")
+    g.add_argument("--acceptance", choices=("generic", "lung", "none"), help="informativeness rule: generic (foreground + texture, default), lung (the published CT rule), none")
+    g.add_argument("--lung-threshold", dest="lung_threshold", type=float, help="lung rule: dense level in [0, 1] (0.425 = HU -150)")
+    g.add_argument("--lung-max-dense", dest="lung_max_dense", type=float, help="lung rule: max dense weight fraction (0.15)")
+    g.add_argument("--min-foreground", dest="min_foreground", type=float, help="generic rule: min body fraction of a crop (0.5)")
+    g.add_argument("--min-std", dest="min_std", type=float, help="generic rule: min intensity std of a crop (0.02)")
+    g.add_argument("--retry-budget", dest="retry_budget", type=int, help="candidate coordinates per reference (200)")
+    g.add_argument("--val-fraction", dest="val_fraction", type=float, help="validation patients, fraction (0.2)")
+    a = parser.add_argument_group("auto-encoder")
+    a.add_argument("--preset", choices=("auto", "paper", "cpu"), help="paper: 128x128x64 grid, width 32; cpu: 64x64x32, width 8 (auto: paper on CUDA)")
+    a.add_argument("--ae-grid", dest="ae_grid", type=_size, metavar="XxYxZ", help="whole-scan resize grid")
+    a.add_argument("--ae-width", dest="ae_width", type=int, help="base filters")
+    a.add_argument("--ae-depth", dest="ae_depth", type=int, help="levels (4)")
+    a.add_argument("--ae-epochs", dest="ae_epochs", type=int, help="maximum epochs")
+    a.add_argument("--ae-patience", dest="ae_patience", type=int, help="early stopping patience, epochs")
+    a.add_argument("--ae-batch-size", dest="ae_batch_size", type=int, help="batch size (8)")
+    a.add_argument("--ae-lr", dest="ae_lr", type=float, help="Adam learning rate (1e-3)")
+    a.add_argument("--encoder", metavar="CKPT", help="embed with this auto-encoder/encoder checkpoint instead of training one")
+    a.add_argument("--features", metavar="NPY", help="use these per-scan features (rows in cohort order) instead")
+    o = parser.add_argument_group("run")
+    o.add_argument("--materialize", action="store_const", const=True, help="also write all crops to one float16 array (crops.npy)")
+    o.add_argument("--device", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
+    o.add_argument("--seed", type=int, help="random seed (0)")
+    o.add_argument("--overwrite", action="store_true", help="start again in a PATTERNS folder made with other options")
+
+
+def run(args: argparse.Namespace) -> int:
+    from semgen.discovery import DiscoveryConfig, DiscoveryError, discover
+    from semgen.utils.config import config_from_args
+    from semgen.utils.io import read_json
+
+    try:
+        cfg = config_from_args(DiscoveryConfig, args)
+        out = discover(args.cohort, args.out, cfg, overwrite=args.overwrite)
+    except (DiscoveryError, ValueError) as e:
+        print(f"semgen discover: error: {e}", file=sys.stderr)
+        return 2
+    info = read_json(out / "classes.json")
+    crops = info["crops"]
+    size = "x".join(map(str, info["patch_size"]))
+    rejected = len(info["rejected_references"])
+    print(
+        f"Discovered {info['num_classes']} anatomical pattern classes in {len(info['scans'])} scans of {info['cohort']}: "
+        f"{crops['train']} training and {crops['validation']} validation crops of {size} voxels "
+        f"({info['resolutions']} resolution(s), placed by {info['placement']}, {info['acceptance']}"
+        + (f", {rejected} reference(s) rejected" if rejected else "")
+        + f") listed in {out / 'manifest.csv'}; classes in classes.json, neighbours in neighbors.json, "
+        f"features in features.npy, the resolved options in config.yaml, and the atlas to check by eye in {out / 'atlas.png'}"
+        + (f"; crops materialised in {info['materialized']}" if info.get("materialized") else "")
+        + (f". {len(info['warnings'])} warning(s): " + " | ".join(info["warnings"]) if info["warnings"] else "")
+        + "."
+    )
+    return 0
