@@ -1,0 +1,113 @@
+"""``semgen pretrain [INPUT] --out RUN --method METHOD``: self-supervised pre-training.
+
+INPUT is a pattern set (``semgen discover``), a cohort (``semgen prepare``) or a folder of
+scans; missing stages run first and are cached in RUN. With no INPUT the whole chain runs on
+the built-in synthetic chest-CT cohort at a CPU-sized preset. Under
+``torchrun --nproc-per-node N -m semgen pretrain ...`` it trains with DDP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from semgen.tasks.methods import METHODS
+
+    parser.add_argument("input", nargs="?", default=None, metavar="INPUT",
+                        help="pattern set, cohort, or folder of scans (default: the built-in synthetic cohort)")
+    parser.add_argument("--out", default=None, help="run folder (default: runs/pretrain)")
+    parser.add_argument("--method", choices=tuple(METHODS), default=None, help="pre-training method (default: semantic-genesis)")
+    parser.add_argument("--preset", choices=("auto", "cpu", "paper"), default=None,
+                        help="defaults for size and schedule: paper (published) or cpu (minutes on 2 cores); "
+                        "auto = paper on a GPU with an INPUT, else cpu")
+    parser.add_argument("--seed", type=int, default=None, help="seed of every random choice (default 0)")
+    parser.add_argument("--width", type=int, default=None, help="U-Net base width (published 32)")
+    parser.add_argument("--patch", type=int, nargs="+", default=None, metavar="N",
+                        help="training crop size X Y [Z], divisible by 8 (default: the pattern crops)")
+    parser.add_argument("--norm", choices=("batch", "published", "instance"), default=None, help="normalisation layers")
+    parser.add_argument("--encoder", choices=("unet", "resnet18"), default=None, help="encoder kind")
+    parser.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    parser.add_argument("--batch-size", type=int, default=None, help="crops per step per process")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (published 1e-3)")
+    parser.add_argument("--lr-schedule", choices=("step", "plateau", "none"), default=None,
+                        help="step = StepLR(--lr-step, --lr-gamma) (published PyTorch), plateau = ReduceLROnPlateau (Keras)")
+    parser.add_argument("--lr-step", type=int, default=None, help="StepLR period in epochs (published 40)")
+    parser.add_argument("--lr-gamma", type=float, default=None, help="learning-rate decay factor (0.5)")
+    parser.add_argument("--plateau-patience", type=int, default=None, help="ReduceLROnPlateau patience")
+    parser.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs (published 50)")
+    parser.add_argument("--warmup-epochs", type=int, default=None,
+                        help="epochs of classification alone before joint training (published 20)")
+    parser.add_argument("--lambda-rec", type=float, default=None, help="restoration loss weight (published 1)")
+    parser.add_argument("--lambda-cls", type=float, default=None, help="classification loss weight (published 0.01)")
+    parser.add_argument("--num-workers", type=int, default=None, help="data-loader worker processes")
+    parser.add_argument("--subvolumes-per-scan", type=int, default=None, help="sub-volume methods: crops per scan per epoch")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
+                        help="auto = bf16 autocast + channels_last where the hardware supports it")
+    parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per process (default: torch's)")
+    parser.add_argument("--deterministic", action="store_true", default=None, help="deterministic algorithms (slower)")
+    parser.add_argument("--phantoms", type=int, default=None, help="synthetic patients when no INPUT is given (32)")
+    parser.add_argument("--discovery-config", default=None, help="YAML of discovery options when discovery runs")
+    parser.add_argument("--config", default=None, help="YAML file of these options (flags override it)")
+    parser.add_argument("--resume", default=None, metavar="RUN", help="continue the run in RUN exactly where it stopped")
+    parser.add_argument("--overwrite", action="store_true", default=None, help="replace a run already in --out")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from semgen.training import PretrainConfig, TrainingDiverged, pretrain
+    from semgen.utils.config import config_from_args
+
+    try:
+        if args.resume is not None:
+            run_dir = Path(args.resume)
+            if args.out is not None and Path(args.out).resolve() != run_dir.resolve():
+                raise ValueError(f"--resume {args.resume} continues that folder; --out {args.out} names another")
+            if args.config is None:
+                if not (run_dir / "config.yaml").is_file():
+                    raise ValueError(f"{run_dir}: no config.yaml; not a pre-training run to resume")
+                args.config = str(run_dir / "config.yaml")
+            args.out = str(run_dir)
+            args.resume = True
+        if args.patch is not None:
+            args.patch = tuple(args.patch)
+        cfg = config_from_args(PretrainConfig, args)
+        summary = pretrain(cfg)
+    except TrainingDiverged as e:
+        print(f"semgen pretrain: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        print(f"semgen pretrain: error: {e}", file=sys.stderr)
+        return 2
+    if summary is not None:
+        print(describe(summary))
+    return 0
+
+
+def describe(summary: dict) -> str:
+    """The one-paragraph summary printed at the end of a run."""
+    run = summary["run"]
+    parts = [
+        f"Pre-trained a {summary['spatial_dims']}D U-Net (width {summary['width']}, patch "
+        f"{'x'.join(str(p) for p in summary['patch'])}) with {summary['method']} for {summary['epochs']} epoch(s) "
+        f"({summary['stopped']}; {summary['train_seconds']:.0f} s of training on {summary['world_size']} process(es), "
+        f"{summary['train_samples']} training and {summary['validation_samples']} validation crops)."
+    ]
+    if summary.get("first_loss_rec") is not None:
+        parts.append(f"Restoration MSE went from {summary['first_loss_rec']:.4f} to {summary['last_loss_rec']:.4f}.")
+    if summary.get("final_accuracy") is not None:
+        parts.append(
+            f"Pattern accuracy ({summary['accuracy_of']}) {summary['final_accuracy']:.1%} over "
+            f"{summary['num_classes']} classes (chance {summary['chance_accuracy']:.1%})."
+        )
+    if summary.get("final_collapse") is not None:
+        parts.append(f"Collapse indicator {summary['final_collapse']:.2f} (0 healthy, 1 constant output).")
+    parts.append(
+        f"Best weights (epoch {summary['best_epoch']}) in {run}/model.safetensors + model.json; resumable state "
+        f"{run}/last.pt; per-epoch metrics.csv, curves.png and triplets/ beside them; configuration in config.yaml; "
+        f"summary.json."
+    )
+    return " ".join(parts)

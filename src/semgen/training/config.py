@@ -1,0 +1,150 @@
+"""``PretrainConfig``: every knob of ``semgen pretrain``, with the published values and a CPU preset.
+
+Fields left ``None`` are filled from the preset by :func:`resolve_config`:
+
+| field | ``paper`` (published SG PyTorch code / paper) | ``cpu`` (about 10 min on 2 cores) |
+|---|---|---|
+| width | 32 | 8 |
+| epochs | 10000 (early stopping ends it) | 16 |
+| batch_size | 64 | 8 |
+| patience (early stopping) | 50 | 10 |
+| warmup_epochs | the method's (20 with both branches, else 0) | at most 2 |
+| lr_step | 40 (StepLR(40, 0.5)) | 40 |
+| plateau_patience | 20 (Keras ReduceLROnPlateau) | 3 |
+| num_workers | 4 | 0 |
+| subvolumes_per_scan | 32 (the MG generator's cubes per scan) | 16 |
+
+``preset="auto"`` picks ``paper`` on a CUDA device when an input is given, ``cpu`` otherwise
+(the built-in synthetic chain is CPU-sized everywhere).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+PRESETS: dict[str, dict[str, int]] = {
+    "paper": {
+        "width": 32,
+        "epochs": 10000,
+        "batch_size": 64,
+        "patience": 50,
+        "warmup_epochs": 20,
+        "lr_step": 40,
+        "plateau_patience": 20,
+        "num_workers": 4,
+        "subvolumes_per_scan": 32,
+    },
+    "cpu": {
+        "width": 8,
+        "epochs": 16,
+        "batch_size": 8,
+        "patience": 10,
+        "warmup_epochs": 2,
+        "lr_step": 40,
+        "plateau_patience": 3,
+        "num_workers": 0,
+        "subvolumes_per_scan": 16,
+    },
+}
+
+LR_SCHEDULES = ("step", "plateau", "none")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# fields that define the model and the task: a resumed run must keep them
+IDENTITY_FIELDS = ("method", "width", "norm", "encoder", "patch", "input")
+
+
+@dataclass
+class PretrainConfig:
+    """Configuration of one pre-training run (``semgen pretrain``); see the module table for presets.
+
+    ``patch`` is the training crop size (X, Y[, Z]); ``None`` = the crop size of the pattern
+    set (or, for sub-volume methods, the crop size discovery would use). ``lr_schedule`` is
+    ``step`` (StepLR(``lr_step``, ``lr_gamma``) per epoch, the published PyTorch default),
+    ``plateau`` (ReduceLROnPlateau(``lr_gamma``, ``plateau_patience``) on the validation
+    loss, the published Keras one) or ``none``. ``precision``: ``auto`` = the models
+    area's fast path (bf16 autocast + channels_last where the hardware supports it).
+    ``threads``: torch intra-op threads per process (``None`` = torch's default; 1 is much
+    faster on a machine whose cores other jobs are using).
+    """
+
+    input: str | None = None
+    out: str = "runs/pretrain"
+    method: str = "semantic-genesis"
+    preset: str = "auto"
+    seed: int = 0
+    width: int | None = None
+    patch: tuple[int, ...] | None = None
+    norm: str = "batch"
+    encoder: str = "unet"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float = 1e-3
+    lr_schedule: str = "step"
+    lr_step: int | None = None
+    lr_gamma: float = 0.5
+    plateau_patience: int | None = None
+    min_lr: float = 1e-6
+    patience: int | None = None
+    min_delta: float = 1e-4
+    warmup_epochs: int | None = None
+    lambda_rec: float = 1.0
+    lambda_cls: float = 0.01
+    num_workers: int | None = None
+    subvolumes_per_scan: int | None = None
+    validation_fraction: float = 0.2
+    precision: str = "auto"
+    device: str = "auto"
+    threads: int | None = None
+    deterministic: bool = False
+    triplets: int = 4
+    phantoms: int = 32
+    discovery_config: str | None = None
+    resume: bool = False
+    overwrite: bool = False
+
+
+def resolve_config(cfg: PretrainConfig, *, cuda: bool) -> PretrainConfig:
+    """A copy of ``cfg`` with the preset filled in and every value checked (``ValueError``)."""
+    from semgen.tasks import get_method
+
+    method = get_method(cfg.method)
+    preset = cfg.preset
+    if preset == "auto":
+        preset = "paper" if (cuda and cfg.input is not None) else "cpu"
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {cfg.preset!r}; known: auto, {', '.join(PRESETS)}")
+    values = dataclasses.asdict(cfg)
+    values["preset"] = preset
+    for key, default in PRESETS[preset].items():
+        if values[key] is None:
+            values[key] = default
+    if cfg.warmup_epochs is None:
+        values["warmup_epochs"] = min(values["warmup_epochs"], method.warmup_epochs) if method.joint else 0
+    out = PretrainConfig(**values)
+    _check(out)
+    return out
+
+
+def _check(cfg: PretrainConfig) -> None:
+    positive = ("width", "epochs", "batch_size", "patience", "lr_step", "plateau_patience", "subvolumes_per_scan", "phantoms")
+    for key in positive:
+        if getattr(cfg, key) < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be at least 1, got {getattr(cfg, key)}")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {cfg.threads}")
+    if cfg.warmup_epochs < 0 or cfg.num_workers < 0 or cfg.triplets < 0:
+        raise ValueError("--warmup-epochs, --num-workers and --triplets must be non-negative")
+    if not cfg.lr > 0:
+        raise ValueError(f"--lr must be positive, got {cfg.lr}")
+    if cfg.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
+    if not 0.0 < cfg.validation_fraction < 1.0:
+        raise ValueError(f"--validation-fraction must be in (0, 1), got {cfg.validation_fraction}")
+    if cfg.patch is not None and (len(cfg.patch) not in (2, 3) or min(cfg.patch) < 1):
+        raise ValueError(f"--patch must be 2 or 3 positive sizes (X Y [Z]), got {cfg.patch}")
+    if cfg.resume and cfg.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")

@@ -1,0 +1,517 @@
+"""The pre-training loop: one loop for every method (paper Sec. 2-3), exact resume, DDP, autocast.
+
+Per epoch: read crops (workers only read), corrupt the whole batch on the device with
+the trainer's own generator, run the objective (classification alone during the
+warm-up epochs, then the method's branches), step Adam; then validate under *fixed*
+corruptions (a generator re-seeded from ``(seed, "val", rank)`` every epoch, so the
+validation inputs are identical from epoch to epoch and early stopping sees a
+deterministic signal), step the learning-rate schedule, keep the best weights
+(``model.safetensors`` + ``model.json``) and the resumable state (``last.pt``), and
+redraw ``metrics.csv``, ``curves.png`` and ``triplets/epoch_XXX.png``. Only rank 0 writes.
+
+Early stopping and "best" restart when the warm-up ends: the published code trains the
+two stages as two runs, each with its own early stopping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from semgen.tasks import BranchNet, Objective, get_method
+from semgen.training.checkpoint import STATE_FILE, ResumeError, load_state, save_state
+from semgen.training.config import IDENTITY_FIELDS, PretrainConfig
+from semgen.training.data import make_loader
+from semgen.training.distributed import DistInfo, all_reduce_sum, barrier
+from semgen.training.metrics import CollapseMeter, write_metrics
+from semgen.utils.config import config_to_dict, save_config
+from semgen.utils.io import write_json
+from semgen.utils.progress import progress
+from semgen.utils.seeding import derive_seed, torch_generator
+
+log = logging.getLogger(__name__)
+
+# what a run folder holds (removed by --overwrite, with the stages the chain cached in it)
+RUN_FILES = (STATE_FILE, "model.safetensors", "model.json", "metrics.csv", "curves.png", "summary.json", "config.yaml")
+RUN_DIRS = ("triplets", "phantoms", "cohort", "patterns")
+
+
+class RunExistsError(ValueError):
+    """The output folder already holds a run and neither ``--resume`` nor ``--overwrite`` was given."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the step, the batch and the last good checkpoint."""
+
+
+@dataclass
+class TrainingData:
+    """What the loop trains on.
+
+    ``train``/``validation`` yield ``(crop: FloatTensor (1, *patch) in [0, 1], label: int)``
+    (label -1 without classes). ``metadata`` goes into the checkpoint JSON (spacing,
+    intensity window, orientation, manifest hash, ...).
+    """
+
+    train: Dataset
+    validation: Dataset | None
+    spatial_dims: int
+    patch: tuple[int, ...]
+    num_classes: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def has_run(run_dir: Path) -> bool:
+    """True when ``run_dir`` holds (part of) a pre-training run."""
+    return any((run_dir / name).exists() for name in RUN_FILES)
+
+
+def prepare_run_dir(run_dir: Path, cfg: PretrainConfig, info: DistInfo) -> dict[str, Any] | None:
+    """Check the output folder before any work; returns the state to resume from (or ``None``).
+
+    Refuses (``RunExistsError``) a folder holding another run unless ``cfg.resume`` or
+    ``cfg.overwrite``; with ``overwrite`` rank 0 removes the run's files and the stages the
+    chain cached in it (``phantoms/``, ``cohort/``, ``patterns/``), so everything starts
+    again. ``resume`` needs ``last.pt`` (``ResumeError``).
+    """
+    if cfg.resume:
+        state = load_state(run_dir / STATE_FILE)
+        check_resume(state, cfg, run_dir)
+        return state
+    if has_run(run_dir):
+        if not cfg.overwrite:
+            raise RunExistsError(
+                f"{run_dir} already holds a pre-training run; pass --resume {run_dir} to continue it "
+                "or --overwrite to start again"
+            )
+        if info.is_main:
+            for name in RUN_FILES:
+                (run_dir / name).unlink(missing_ok=True)
+            for name in RUN_DIRS:
+                shutil.rmtree(run_dir / name, ignore_errors=True)
+        barrier(info)
+    return None
+
+
+def check_resume(state: dict[str, Any], cfg: PretrainConfig, run_dir: Path) -> None:
+    """``ResumeError`` when ``cfg`` changes what the saved run is (method, model, patch, input)."""
+    saved = state["config"]
+    new = config_to_dict(cfg)
+    diffs = [f"{k}: run has {saved.get(k)!r}, now {new.get(k)!r}" for k in IDENTITY_FIELDS if saved.get(k) != new.get(k)]
+    if diffs:
+        raise ResumeError(f"{run_dir}: cannot resume a run made with another method or model ({'; '.join(diffs)})")
+
+
+def build_model(cfg: PretrainConfig, data: TrainingData, with_head: bool) -> nn.Module:
+    """The U-Net of ``semgen.models``, initialised from ``derive_seed(seed, "init")`` (global RNG untouched)."""
+    from semgen.models import UNet
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(cfg.seed, "init"))
+        return UNet(
+            spatial_dims=data.spatial_dims,
+            in_channels=1,
+            out_channels=1,
+            width=cfg.width,
+            num_classes=data.num_classes if with_head else 0,
+            norm=cfg.norm,
+            encoder=cfg.encoder,
+        )
+
+
+def _precision(cfg: PretrainConfig, model: nn.Module, device: torch.device):
+    """(model, autocast context factory, GradScaler or None) for ``cfg.precision``."""
+    if cfg.precision == "fp32":
+        return model, contextlib.nullcontext, None
+    if cfg.precision == "auto":
+        from semgen.models import fast_training_context, prepare_model_for_speed
+
+        model = prepare_model_for_speed(model, device)
+        return model, lambda: fast_training_context(device), None
+    if cfg.precision == "fp16" and device.type != "cuda":
+        raise ValueError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+    dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
+    return model, lambda: torch.autocast(device.type, dtype=dtype), scaler
+
+
+class Trainer:
+    """One pre-training run in ``run_dir`` (see the module docstring); :meth:`run` returns the summary dict.
+
+    ``state`` (from :func:`prepare_run_dir`) continues a run exactly; ``on_step(epoch,
+    global_step)`` is called after every optimiser step (progress hooks, tests).
+    """
+
+    def __init__(
+        self,
+        cfg: PretrainConfig,
+        data: TrainingData,
+        run_dir: str | Path,
+        info: DistInfo | None = None,
+        *,
+        state: dict[str, Any] | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+    ):
+        self.cfg = cfg
+        self.data = data
+        self.run_dir = Path(run_dir)
+        self.info = info or DistInfo()
+        self.device = self.info.device
+        self.on_step = on_step
+        self.method = get_method(cfg.method)
+        if self.method.classification and data.num_classes < 2:
+            raise ValueError(
+                f"method {cfg.method} classifies patterns but the data has {data.num_classes} class(es); need at least 2"
+            )
+        self.objective = Objective(self.method, lambda_rec=cfg.lambda_rec, lambda_cls=cfg.lambda_cls)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        model = build_model(cfg, data, self.method.classification)
+        model, self.autocast, self.scaler = _precision(cfg, model, self.device)
+        self.model = model.to(self.device)
+        self.net = BranchNet(self.model)
+        self.train_net: nn.Module = self.net
+        self._ddp_unused: bool | None = None
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
+        if cfg.lr_schedule == "step":
+            self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+        elif cfg.lr_schedule == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, factor=cfg.lr_gamma, patience=cfg.plateau_patience, min_lr=cfg.min_lr
+            )
+        else:
+            self.scheduler = None
+        self.generator = torch_generator(cfg.seed, "corrupt", self.info.rank, device=self.device)
+        self.epoch = 0
+        self.step = 0
+        self.best = math.inf
+        self.best_epoch = -1
+        self.bad_epochs = 0
+        self.rows: list[dict[str, Any]] = []
+        self.seconds = 0.0
+        if state is not None:
+            self._restore(state)
+
+    # ---- state -------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly after the current epoch."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "rows": self.rows,
+            "seconds": self.seconds,
+            "world_size": self.info.world_size,
+            "config": config_to_dict(self.cfg),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        if state["world_size"] == self.info.world_size:
+            self.generator.set_state(state["generator"])
+        else:
+            log.warning(
+                "resuming on %d process(es), the run used %d: corruptions will differ", self.info.world_size, state["world_size"]
+            )
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
+        self.rows, self.seconds = list(state["rows"]), state["seconds"]
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        """Train until ``cfg.epochs`` or early stopping; returns the summary (also ``summary.json``)."""
+        cfg = self.cfg
+        if self.info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(dataclasses.replace(cfg, resume=False, overwrite=False), self.run_dir / "config.yaml")
+        stopped = "early stopping" if self._patience_spent() else "completed"
+        while self.epoch < cfg.epochs and stopped == "completed":
+            warmup = self.epoch < cfg.warmup_epochs
+            if self.epoch == cfg.warmup_epochs and cfg.warmup_epochs > 0:
+                # joint training starts: a new objective, so best and patience restart
+                self.best, self.bad_epochs = math.inf, 0
+            t0 = time.perf_counter()
+            train_metrics = self._train_epoch(warmup)
+            train_seconds = time.perf_counter() - t0
+            val_metrics, collapse, triplets = self._validate(warmup)
+            row = self._row(warmup, train_metrics, val_metrics, collapse, train_seconds)
+            self._end_epoch(row, triplets)
+            if self._patience_spent():
+                stopped = "early stopping"
+        summary = self._summary(stopped)
+        if self.info.is_main:
+            write_json(self.run_dir / "summary.json", summary)
+        barrier(self.info)
+        return summary
+
+    def _patience_spent(self) -> bool:
+        # the warm-up is a fixed number of epochs (paper Sec. 3); early stopping watches the rest
+        return self.bad_epochs >= self.cfg.patience and self.epoch >= self.cfg.warmup_epochs
+
+    def _wrap_ddp(self, warmup: bool) -> None:
+        """(Re)wrap the model in DDP for this phase: unused parameters (the decoder during the
+        warm-up, or always for self-classification) need ``find_unused_parameters``."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        unused = self.method.classification and (warmup or not self.method.restoration)
+        if unused != self._ddp_unused:
+            self.train_net = DistributedDataParallel(
+                self.net,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=unused,
+            )
+            self._ddp_unused = unused
+
+    def _train_epoch(self, warmup: bool) -> dict[str, float | None]:
+        cfg, info = self.cfg, self.info
+        if info.distributed:
+            self._wrap_ddp(warmup)
+        loader = make_loader(
+            self.data.train,
+            batch_size=cfg.batch_size,
+            rank=info.rank,
+            world_size=info.world_size,
+            seed=cfg.seed,
+            epoch=self.epoch,
+            shuffle=True,
+            num_workers=cfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        self.net.train()
+        sums = torch.zeros(5, dtype=torch.float64)  # loss*n, rec*n, cls*n, correct, n
+        quiet = {} if info.is_main else {"disable": True}
+        bar = progress(loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False, **quiet)
+        for batch_index, (indices, crops, labels) in enumerate(bar):
+            crops = crops.to(self.device, non_blocking=True)
+            labels = labels.to(self.device, non_blocking=True)
+            with torch.no_grad():
+                inputs, targets = self.objective.corrupt(crops, self.generator)
+            with self.autocast():
+                out = self.objective(self.train_net, {"input": inputs, "target": targets, "label": labels}, warmup=warmup)
+            self._check_finite(out["loss"], batch_index, indices)
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(out["loss"]).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                out["loss"].backward()
+                self.optimizer.step()
+            self.step += 1
+            self._accumulate(sums, out, crops.shape[0])
+            if info.is_main:
+                bar.set_postfix(loss=f"{out['loss'].item():.4f}")
+            if self.on_step is not None:
+                self.on_step(self.epoch, self.step)
+        return self._means(sums)
+
+    def _check_finite(self, loss: torch.Tensor, batch_index: int, indices: torch.Tensor) -> None:
+        bad = torch.tensor([0.0 if torch.isfinite(loss.detach()).item() else 1.0])
+        all_reduce_sum(bad, self.info)
+        if bad.item() == 0:
+            return
+        last = self.run_dir / STATE_FILE
+        where = (
+            f"{last} (end of epoch {self.epoch}; continue with --resume {self.run_dir})"
+            if last.exists()
+            else "none (no epoch finished yet)"
+        )
+        value = loss.item()
+        what = f"the loss became {value}" if not math.isfinite(value) else "the loss became non-finite on another rank"
+        raise TrainingDiverged(
+            f"{what} at epoch {self.epoch + 1}, step {self.step + 1} (batch {batch_index} of the epoch, "
+            f"samples {indices.tolist()} on rank {self.info.rank}); the run stopped. Last good checkpoint: {where}"
+        )
+
+    @staticmethod
+    def _accumulate(sums: torch.Tensor, out: dict[str, Any], n: int) -> None:
+        values = [out["loss"].detach()] + [out[k] for k in ("loss_rec", "loss_cls")]
+        for i, v in enumerate(values):
+            if v is not None:
+                sums[i] += float(v) * n
+        if out["acc"] is not None:
+            sums[3] += float(out["acc"]) * n
+        sums[4] += n
+
+    def _means(self, sums: torch.Tensor) -> dict[str, float | None]:
+        all_reduce_sum(sums, self.info)
+        n = sums[4].item()
+        cls, rec = self.objective.branches(self.epoch < self.cfg.warmup_epochs)
+        if n == 0:
+            return {"loss": None, "loss_rec": None, "loss_cls": None, "acc_cls": None, "n": 0}
+        return {
+            "loss": sums[0].item() / n,
+            "loss_rec": sums[1].item() / n if rec else None,
+            "loss_cls": sums[2].item() / n if cls else None,
+            "acc_cls": sums[3].item() / n if cls else None,
+            "n": n,
+        }
+
+    @torch.no_grad()
+    def _validate(self, warmup: bool):
+        cfg, info = self.cfg, self.info
+        if self.data.validation is None or len(self.data.validation) == 0:
+            return None, None, None
+        loader = make_loader(
+            self.data.validation,
+            batch_size=cfg.batch_size,
+            rank=info.rank,
+            world_size=info.world_size,
+            seed=cfg.seed,
+            epoch=0,
+            shuffle=False,
+            num_workers=cfg.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        generator = torch_generator(cfg.seed, "val", info.rank, device=self.device)
+        self.net.eval()
+        sums = torch.zeros(5, dtype=torch.float64)
+        meter = CollapseMeter(self.data.num_classes if self.method.classification else 0)
+        shown: tuple[list[np.ndarray], ...] = ([], [], [])  # originals, corrupted, restored
+        for _, crops, labels in loader:
+            crops = crops.to(self.device, non_blocking=True)
+            labels = labels.to(self.device, non_blocking=True)
+            inputs, targets = self.objective.corrupt(crops, generator)
+            with self.autocast():
+                out = self.objective(self.net, {"input": inputs, "target": targets, "label": labels}, warmup=warmup)
+            self._accumulate(sums, out, crops.shape[0])
+            meter.update(out["restored"], targets if out["restored"] is not None else None, out["logits"])
+            missing = cfg.triplets - sum(len(a) for a in shown[0])
+            if info.is_main and out["restored"] is not None and missing > 0:
+                for kept, t in zip(shown, (targets, inputs, out["restored"])):
+                    kept.append(t[:missing, 0].float().cpu().numpy())
+        metrics = self._means(sums)
+        n_rec = torch.tensor([float(meter.n)], dtype=torch.float64)
+        all_reduce_sum(n_rec, info)
+        for t in meter.tensors():
+            all_reduce_sum(t, info)
+        collapse = meter.value(int(n_rec.item()))
+        triplets = tuple(np.concatenate(kept) for kept in shown) if shown[0] else None
+        return metrics, collapse, triplets
+
+    def _row(self, warmup, train, val, collapse, seconds) -> dict[str, Any]:
+        self.seconds += seconds
+        row = {
+            "epoch": self.epoch + 1,
+            "phase": "warmup" if warmup else "joint" if self.method.joint else "train",
+            "loss": train["loss"],
+            "loss_rec": train["loss_rec"],
+            "loss_cls": train["loss_cls"],
+            "acc_cls": train["acc_cls"],
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "cubes_per_s": train["n"] / seconds if seconds > 0 else None,
+            "seconds": seconds,
+            "collapse": collapse,
+        }
+        if val is not None:
+            row.update({f"val_{k}": v for k, v in val.items() if k != "n"})
+        return row
+
+    def _end_epoch(self, row: dict[str, Any], triplets) -> None:
+        cfg = self.cfg
+        monitored = row.get("val_loss")
+        if monitored is None:
+            monitored = row["loss"]
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(monitored)
+        elif self.scheduler is not None:
+            self.scheduler.step()
+        improved = monitored < self.best - cfg.min_delta
+        if improved:
+            self.best, self.best_epoch, self.bad_epochs = monitored, self.epoch + 1, 0
+        else:
+            self.bad_epochs += 1
+        row["best"] = int(improved)
+        self.rows.append(row)
+        self.epoch += 1
+        if self.info.is_main:
+            if improved:
+                self._save_model()
+            save_state(self.run_dir / STATE_FILE, self.state())
+            write_metrics(self.run_dir / "metrics.csv", self.rows)
+            from semgen.viz.training import plot_curves, plot_triplets
+
+            plot_curves(self.rows, self.run_dir / "curves.png", title=f"{cfg.method} pre-training")
+            if triplets is not None:
+                plot_triplets(*triplets, self.run_dir / "triplets" / f"epoch_{self.epoch:03d}.png", title=f"epoch {self.epoch}")
+        barrier(self.info)
+
+    def _save_model(self) -> None:
+        from semgen.models import save_checkpoint
+
+        cfg = self.cfg
+        metadata = {
+            **self.data.metadata,
+            "method": cfg.method,
+            "patch_size": list(self.data.patch),
+            "spatial_dims": self.data.spatial_dims,
+            "num_classes": self.data.num_classes if self.method.classification else 0,
+            "epoch": self.epoch,
+            "val_loss": self.best,
+            "seed": cfg.seed,
+            "pretrain_config": config_to_dict(cfg),
+        }
+        save_checkpoint(self.run_dir / "model.safetensors", self.model, metadata)
+
+    def _summary(self, stopped: str) -> dict[str, Any]:
+        rows = self.rows
+        joint = [r for r in rows if r["phase"] != "warmup"]
+        rec = [r["loss_rec"] for r in joint if r.get("loss_rec") is not None]
+        acc_key = "val_acc_cls" if rows and rows[-1].get("val_acc_cls") is not None else "acc_cls"
+        return {
+            "method": self.cfg.method,
+            "run": str(self.run_dir),
+            "stopped": stopped,
+            "epochs": len(rows),
+            "warmup_epochs": self.cfg.warmup_epochs,
+            "best_epoch": self.best_epoch,
+            "best_loss": self.best if math.isfinite(self.best) else None,
+            "train_seconds": self.seconds,
+            "world_size": self.info.world_size,
+            "num_classes": self.data.num_classes if self.method.classification else 0,
+            "chance_accuracy": 1.0 / self.data.num_classes if self.method.classification else None,
+            "final_accuracy": rows[-1].get(acc_key) if rows else None,
+            "accuracy_of": acc_key,
+            "first_loss_rec": rec[0] if rec else None,
+            "last_loss_rec": rec[-1] if rec else None,
+            "final_collapse": rows[-1].get("collapse") if rows else None,
+            "train_samples": len(self.data.train),
+            "validation_samples": len(self.data.validation) if self.data.validation is not None else 0,
+            "patch": list(self.data.patch),
+            "spatial_dims": self.data.spatial_dims,
+            "width": self.cfg.width,
+            "files": ["model.safetensors", "model.json", STATE_FILE, "metrics.csv", "curves.png", "triplets/", "config.yaml"],
+            "last": rows[-1] if rows else None,
+        }

@@ -1,0 +1,118 @@
+"""`semgen pretrain` on a tiny real pattern set: the command, input detection and checks, sub-volumes, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+
+from semgen.cli import main
+from semgen.training import detect_input, read_metrics
+
+COMMON = ["--width", "4", "--epochs", "2", "--warmup-epochs", "1", "--batch-size", "4", "--precision", "fp32", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def patterns(tmp_path_factory):
+    """A 10-scan MR cohort of smooth blobs and a 3-class pattern set of 16^3 crops cut from it."""
+    from semgen.cohort import create_cohort
+    from semgen.discovery import DiscoveryConfig, discover
+
+    root = tmp_path_factory.mktemp("chain")
+    rng = np.random.default_rng(0)
+    base = ndi.gaussian_filter(rng.random((40, 40, 24)), 3)
+    scans = []
+    for i in range(10):
+        a = base + 0.3 * ndi.gaussian_filter(rng.random((40, 40, 24)), 2)
+        a = (a - a.min()) / (a.max() - a.min())
+        a[:3] = 0
+        a[-3:] = 0
+        scans.append((f"s{i:02d}", a.astype(np.float32), (1.0, 1.0, 2.0)))
+    create_cohort(root / "cohort", scans, "MR")
+    cfg = DiscoveryConfig(
+        classes=3, neighbors=4, val_neighbors=2, resolutions=2, patch_size=(16, 16, 16), ae_grid=(16, 16, 8),
+        ae_width=2, ae_epochs=1, ae_patience=1, acceptance="none", preset="cpu", device="cpu", seed=0,
+    )
+    discover(root / "cohort", root / "patterns", cfg)
+    return root
+
+
+def test_inputs_are_recognised(patterns, tmp_path):
+    assert detect_input(patterns / "patterns") == "patterns"
+    assert detect_input(patterns / "cohort") == "cohort"
+    assert detect_input(tmp_path) == "scans"
+    with pytest.raises(ValueError, match="no such file"):
+        detect_input(tmp_path / "missing")
+
+
+def test_pretrain_on_a_pattern_set_writes_the_run_and_prints_a_summary(patterns, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON]) == 0
+    printed = capsys.readouterr().out
+    assert "semantic-genesis" in printed and "model.safetensors" in printed
+    rows = read_metrics(out / "metrics.csv")
+    assert len(rows) == 2 and rows[1]["loss_rec"] is not None
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["method"] == "semantic-genesis" and meta["manifest_hash"] and meta["num_classes"] == 3
+    # the same folder again is refused, and --resume continues to more epochs
+    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["pretrain", "--resume", str(out), "--epochs", "3"]) == 0
+    assert [r["epoch"] for r in read_metrics(out / "metrics.csv")] == [1, 2, 3]
+    assert main(["pretrain", "--resume", str(out), "--method", "self-restoration"]) == 2
+    assert "another method or model" in capsys.readouterr().err
+
+
+def test_bad_input_is_refused_before_training(patterns, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON, "--patch", "24", "24", "16"]) == 2
+    assert "larger than the crops" in capsys.readouterr().err
+    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON, "--patch", "12", "12", "12"]) == 2
+    assert "divisible by 8" in capsys.readouterr().err
+    assert not (out / "last.pt").exists()
+
+
+def test_a_pattern_set_of_one_class_is_refused_for_classification(patterns, tmp_path, capsys):
+    from semgen.utils.io import read_json, write_json
+
+    single = tmp_path / "single"
+    single.mkdir()
+    for name in ("manifest.csv",):
+        lines = (patterns / "patterns" / name).read_text().splitlines()
+        (single / name).write_text("\n".join([lines[0]] + [ln for ln in lines[1:] if ln.startswith("0,")]) + "\n")
+    info = read_json(patterns / "patterns" / "classes.json")
+    write_json(single / "classes.json", {**info, "num_classes": 1})
+    assert main(["pretrain", str(single), "--out", str(tmp_path / "run"), *COMMON]) == 2
+    assert "needs at least 2" in capsys.readouterr().err
+
+
+def test_models_genesis_trains_on_random_subvolumes_of_the_cohort(patterns, tmp_path):
+    out = tmp_path / "mg"
+    args = ["pretrain", str(patterns / "cohort"), "--out", str(out), "--method", "models-genesis", *COMMON]
+    assert main([*args, "--patch", "16", "16", "16", "--subvolumes-per-scan", "2"]) == 0
+    rows = read_metrics(out / "metrics.csv")
+    assert all(r["loss_cls"] is None and r["loss_rec"] is not None for r in rows)
+    assert not (out / "patterns").exists()  # no discovery for Models Genesis
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_cpu_processes_writes_one_run(patterns, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SEMGEN_NO_PROGRESS": "1"}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
+        "-m", "semgen", "pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON,
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("Pre-trained a 3D U-Net") == 1  # only rank 0 reports
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["epochs"] == 2
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+    rows = read_metrics(out / "metrics.csv")
+    assert [r["epoch"] for r in rows] == [1, 2]

@@ -1,0 +1,182 @@
+"""The pre-training loop on a tiny in-memory pattern set: outputs, fixed validation, guards, NaN, exact resume."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from semgen.models import load_checkpoint
+from semgen.training import (
+    PretrainConfig,
+    ResumeError,
+    RunExistsError,
+    Trainer,
+    TrainingData,
+    TrainingDiverged,
+    prepare_run_dir,
+    read_metrics,
+    resolve_config,
+)
+from semgen.training.distributed import DistInfo
+
+PATCH = (16, 16, 16)  # the published local-shuffle block sizes need axes >= 10
+
+
+class ToyPatterns(Dataset):
+    """``n`` crops of ``classes`` fixed random prototypes plus a little noise, in [0, 1]."""
+
+    def __init__(self, n: int, classes: int = 3, seed: int = 0):
+        g = torch.Generator().manual_seed(seed)
+        self.protos = 0.8 * torch.rand((classes, 1, *PATCH), generator=torch.Generator().manual_seed(99))
+        self.labels = torch.arange(n) % classes
+        self.noise = 0.2 * torch.rand((n, 1, *PATCH), generator=g)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.protos[self.labels[i]] + self.noise[i], int(self.labels[i])
+
+
+def _data(classes=3):
+    return TrainingData(
+        train=ToyPatterns(24, classes, seed=1),
+        validation=ToyPatterns(9, classes, seed=2),
+        spatial_dims=3,
+        patch=PATCH,
+        num_classes=classes,
+        metadata={"spacing": [1.0, 1.0, 1.0], "intensity_window": {"kind": "ct", "low": -1000, "high": 1000}},
+    )
+
+
+def _cfg(tmp_path, **kw):
+    base = dict(out=str(tmp_path / "run"), width=4, epochs=3, warmup_epochs=1, batch_size=6, num_workers=0,
+                precision="fp32", device="cpu", triplets=2)
+    base.update(kw)
+    return resolve_config(PretrainConfig(**base), cuda=False)
+
+
+def _train(cfg, data=None, on_step=None):
+    from pathlib import Path
+
+    state = prepare_run_dir(Path(cfg.out), cfg, DistInfo())
+    return Trainer(cfg, data or _data(), cfg.out, state=state, on_step=on_step).run()
+
+
+def test_a_run_writes_a_readable_folder(tmp_path):
+    cfg = _cfg(tmp_path)
+    summary = _train(cfg)
+    run = tmp_path / "run"
+    for name in ("model.safetensors", "model.json", "last.pt", "metrics.csv", "curves.png", "summary.json", "config.yaml"):
+        assert (run / name).is_file(), name
+    rows = read_metrics(run / "metrics.csv")
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[0]["phase"] == "warmup" and rows[0]["loss_rec"] is None and rows[0]["loss_cls"] is not None
+    assert rows[1]["phase"] == "joint" and rows[1]["loss_rec"] is not None and rows[1]["val_acc_cls"] is not None
+    assert all(0.0 <= r["collapse"] <= 1.0 for r in rows)
+    assert sorted(p.name for p in (run / "triplets").iterdir()) == ["epoch_002.png", "epoch_003.png"]
+    model, meta = load_checkpoint(run / "model.safetensors")
+    assert meta["method"] == "semantic-genesis" and meta["num_classes"] == 3 and list(meta["patch_size"]) == list(PATCH)
+    assert model.clc_out is not None
+    assert summary["epochs"] == 3 and summary["chance_accuracy"] == pytest.approx(1 / 3)
+
+
+def test_validation_corruptions_are_fixed_from_epoch_to_epoch(tmp_path):
+    trainer = Trainer(_cfg(tmp_path), _data(), tmp_path / "run")
+    first = trainer._validate(warmup=False)
+    second = trainer._validate(warmup=False)
+    assert first[0] == second[0]
+    for a, b in zip(first[2], second[2]):
+        assert (a == b).all()
+
+
+def test_restoration_loss_falls_on_the_toy_set(tmp_path):
+    cfg = _cfg(tmp_path, method="self-restoration", epochs=4, lr=3e-3)
+    _train(cfg)
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    assert rows[-1]["loss_rec"] < rows[0]["loss_rec"]
+    assert all(r["loss_cls"] is None for r in rows)
+
+
+def test_an_existing_run_is_refused_unless_resume_or_overwrite(tmp_path):
+    _train(_cfg(tmp_path, epochs=1))
+    with pytest.raises(RunExistsError, match="--resume"):
+        _train(_cfg(tmp_path, epochs=1))
+    summary = _train(_cfg(tmp_path, epochs=1, overwrite=True))
+    assert summary["epochs"] == 1
+
+
+def test_resume_with_another_method_or_model_is_refused(tmp_path):
+    _train(_cfg(tmp_path, epochs=1))
+    with pytest.raises(ResumeError, match="method"):
+        _train(_cfg(tmp_path, epochs=2, resume=True, method="self-restoration"))
+    with pytest.raises(ResumeError, match="width"):
+        _train(_cfg(tmp_path, epochs=2, resume=True, width=8))
+
+
+def test_resume_without_a_state_is_refused(tmp_path):
+    with pytest.raises(ResumeError, match="no training state"):
+        _train(_cfg(tmp_path, resume=True))
+
+
+def test_classification_needs_two_classes(tmp_path):
+    with pytest.raises(ValueError, match="at least 2"):
+        Trainer(_cfg(tmp_path), _data(classes=1), tmp_path / "run")
+
+
+def test_a_nan_loss_stops_the_run_naming_step_batch_and_checkpoint(tmp_path):
+    cfg = _cfg(tmp_path, epochs=2, warmup_epochs=0, batch_size=12)
+
+    def poison(epoch, step):
+        if step == 3:  # first step of the second epoch: the next forward pass gives NaN
+            with torch.no_grad():
+                next(trainer.model.parameters()).fill_(float("nan"))
+
+    from pathlib import Path
+
+    state = prepare_run_dir(Path(cfg.out), cfg, DistInfo())
+    trainer = Trainer(cfg, _data(), cfg.out, state=state, on_step=poison)
+    with pytest.raises(TrainingDiverged) as err:
+        trainer.run()
+    message = str(err.value)
+    assert "epoch 2, step 4" in message and "batch 1 of the epoch" in message
+    assert f"Last good checkpoint: {tmp_path / 'run' / 'last.pt'} (end of epoch 1" in message
+
+
+def _weights(path):
+    from semgen.training.checkpoint import load_state
+
+    return load_state(path)["model"]
+
+
+@pytest.mark.slow
+def test_killed_mid_epoch_then_resumed_ends_with_the_same_weights(tmp_path):
+    torch.use_deterministic_algorithms(True)
+    try:
+        full = _cfg(tmp_path / "a", epochs=3, deterministic=True)
+        _train(full)
+
+        class Killed(Exception):
+            pass
+
+        def kill(epoch, step):
+            if epoch == 1 and step == 6:  # second epoch (4 steps each), mid-way
+                raise Killed
+
+        part = _cfg(tmp_path / "b", epochs=3, deterministic=True)
+        with pytest.raises(Killed):
+            _train(part, on_step=kill)
+        assert [r["epoch"] for r in read_metrics(tmp_path / "b" / "run" / "metrics.csv")] == [1]
+        _train(dataclasses.replace(part, resume=True))
+    finally:
+        torch.use_deterministic_algorithms(False)
+    a, b = _weights(tmp_path / "a" / "run" / "last.pt"), _weights(tmp_path / "b" / "run" / "last.pt")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    last_a = read_metrics(tmp_path / "a" / "run" / "metrics.csv")[-1]
+    last_b = read_metrics(tmp_path / "b" / "run" / "metrics.csv")[-1]
+    assert last_a["val_loss"] == last_b["val_loss"] and last_a["loss"] == last_b["loss"]
