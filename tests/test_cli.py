@@ -18,7 +18,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_help_lists_every_verb() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "semgen", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "semgen", "--help"], capture_output=True, text=True, encoding="utf-8", check=True
     ).stdout
     for verb in VERBS:
         assert verb in out
