@@ -40,3 +40,21 @@ def test_bench_model_reports_both_paths() -> None:
     assert result["first_loss_fast"] == pytest.approx(result["first_loss_fp32"], rel=0.05)
     with pytest.raises(ValueError, match="--patch"):
         bench_model.run(parser.parse_args(["--patch", "64x64x32x2"]))
+
+
+@pytest.mark.parametrize(
+    ("patch", "safe"),
+    [((16, 16, 8), False), ((16, 16, 16), False), ((8, 8, 64), False), ((24, 24, 8), True),
+     ((32, 32, 16), True), ((64, 64, 32), True), ((32, 8, 32), True), ((16, 16), True)],
+)
+def test_cpu_fast_path_avoids_tiny_3d_bottlenecks(monkeypatch: pytest.MonkeyPatch, patch, safe: bool) -> None:
+    """oneDNN bf16 training gives non-finite weight gradients at <= 2x2 in-plane bottlenecks
+    (measured at 16x16x8, 16x16x16, 8x8x64); those patches train in fp32."""
+    from semgen.models import speed
+
+    monkeypatch.setattr(speed, "_cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    assert fast_path_supported("cpu", patch) is safe
+    assert fast_path_supported("cpu") is True
+    with fast_training_context("cpu", patch):
+        assert torch.is_autocast_enabled("cpu") is safe

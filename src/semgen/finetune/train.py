@@ -192,11 +192,12 @@ class PatchSampler:
         return image[(slice(None), *window)], label[window]
 
 
-def _fast_context(device: torch.device):
-    """``semgen.models.fast_training_context`` (bf16 autocast where the hardware supports it)."""
+def _fast_context(settings: TrainSettings):
+    """``semgen.models.fast_training_context`` (bf16 autocast where the hardware supports it
+    and the patch is large enough for it)."""
     from semgen.models import fast_training_context
 
-    return fast_training_context(device)
+    return fast_training_context(settings.device, settings.patch)
 
 
 class Evaluator:
@@ -213,14 +214,14 @@ class Evaluator:
         if self.task == "classification":
             logits = []
             for i in range(0, len(data.ids), self.settings.batch_size):
-                with _fast_context(dev):
+                with _fast_context(self.settings):
                     logits.append(model(data.images[i : i + self.settings.batch_size].to(dev)).float().cpu())
             all_logits = torch.cat(logits)
             loss = float(classification_loss(all_logits, data.targets, self.kind))
             return loss, classification_metrics(_scores(all_logits, self.kind), data.targets.numpy(), kind=self.kind)
 
         def predict(x: torch.Tensor) -> torch.Tensor:
-            with _fast_context(dev):
+            with _fast_context(self.settings):
                 return model(x)[0]
 
         losses, preds, targets = [], [], []
@@ -281,11 +282,11 @@ def train_trial(
             if sampler is not None:
                 pairs = [sampler.sample(int(j), rng) for j in idx]
                 x, y = torch.stack([p[0] for p in pairs]).to(dev), torch.stack([p[1] for p in pairs]).to(dev)
-                with _fast_context(dev):
+                with _fast_context(settings):
                     loss = segmentation_loss(model(x)[0], y)
             else:
                 x, y = train.images[idx].to(dev), train.targets[idx].to(dev)
-                with _fast_context(dev):
+                with _fast_context(settings):
                     loss = classification_loss(model(x), y, kind)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -308,8 +309,8 @@ def train_trial(
         elif epoch + 1 - best[1] >= settings.patience:
             break
     if skipped_steps:
-        log.warning("%s: skipped %d optimiser step(s) with a non-finite loss or gradient (bf16 autocast on "
-                    "tiny feature maps can overflow; SEMGEN_FAST=0 turns the fast path off)", desc, skipped_steps)
+        log.warning("%s: skipped %d optimiser step(s) with a non-finite loss or gradient "
+                    "(SEMGEN_FAST=0 turns the bf16 fast path off)", desc, skipped_steps)
     model.load_state_dict(best[2])
     _, test_metrics = evaluate(model, splits["test"])
     return {

@@ -132,15 +132,15 @@ def build_model(cfg: PretrainConfig, data: TrainingData, with_head: bool) -> nn.
         )
 
 
-def _precision(cfg: PretrainConfig, model: nn.Module, device: torch.device):
+def _precision(cfg: PretrainConfig, model: nn.Module, device: torch.device, patch_size: tuple[int, ...]):
     """(model, autocast context factory, GradScaler or None) for ``cfg.precision``."""
     if cfg.precision == "fp32":
         return model, contextlib.nullcontext, None
     if cfg.precision == "auto":
         from semgen.models import fast_training_context, prepare_model_for_speed
 
-        model = prepare_model_for_speed(model, device)
-        return model, lambda: fast_training_context(device), None
+        model = prepare_model_for_speed(model, device, patch_size)
+        return model, lambda: fast_training_context(device, patch_size), None
     if cfg.precision == "fp16" and device.type != "cuda":
         raise ValueError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
     dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
@@ -183,7 +183,7 @@ class Trainer:
         elif self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         model = build_model(cfg, data, self.method.classification)
-        model, self.autocast, self.scaler = _precision(cfg, model, self.device)
+        model, self.autocast, self.scaler = _precision(cfg, model, self.device, tuple(data.patch))
         self.model = model.to(self.device)
         self.net = BranchNet(self.model)
         self.train_net: nn.Module = self.net
@@ -400,6 +400,7 @@ class Trainer:
         sums = torch.zeros(5, dtype=torch.float64)
         meter = CollapseMeter(self.data.num_classes if self.method.classification else 0)
         shown: tuple[list[np.ndarray], ...] = ([], [], [])  # originals, corrupted, restored
+        shown_classes: set[int] = set()
         for _, crops, labels in loader:
             crops = crops.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
@@ -410,8 +411,9 @@ class Trainer:
             meter.update(out["restored"], targets if out["restored"] is not None else None, out["logits"])
             missing = cfg.triplets - sum(len(a) for a in shown[0])
             if info.is_main and out["restored"] is not None and missing > 0:
+                picked = _one_per_class(labels, shown_classes, missing, self.data.num_classes > 1)
                 for kept, t in zip(shown, (targets, inputs, out["restored"])):
-                    kept.append(t[:missing, 0].float().cpu().numpy())
+                    kept.append(t[picked, 0].float().cpu().numpy())
         metrics = self._means(sums)
         n_rec = torch.tensor([float(meter.n)], dtype=torch.float64)
         all_reduce_sum(n_rec, info)
@@ -515,3 +517,19 @@ class Trainer:
             "files": ["model.safetensors", "model.json", STATE_FILE, "metrics.csv", "curves.png", "triplets/", "config.yaml"],
             "last": rows[-1] if rows else None,
         }
+
+
+def _one_per_class(labels: torch.Tensor, seen: set[int], limit: int, by_class: bool) -> list[int]:
+    """Indices of up to ``limit`` samples to draw as restoration triplets: the first sample of
+    each class not shown yet (updating ``seen``), so the pictures cover several patterns;
+    the first samples when there are no pattern classes."""
+    if not by_class:
+        return list(range(min(limit, len(labels))))
+    picked = []
+    for i, c in enumerate(labels.tolist()):
+        if len(picked) == limit:
+            break
+        if c not in seen:
+            seen.add(c)
+            picked.append(i)
+    return picked
