@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
     from pathlib import Path
 
     from semgen.finetune.config import FinetuneConfig
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     out = Path(cfg.out)
     primary = summary["primary_metric"]
-    mean, sd = summary["mean"][primary], summary["std"][primary]
+    mean, sd = (None if v is None or math.isnan(v) else v for v in (summary["mean"][primary], summary["std"][primary]))
     print(
         f"Fine-tuned {summary['init_name']} on {summary['task_name']} ({summary['task']}, label fraction "
         f"{summary['label_fraction']:g}) for {len(summary['trials'])} trial(s) on {summary['split']['samples']} "
