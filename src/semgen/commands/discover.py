@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--retry-budget", dest="retry_budget", type=int, help="candidate coordinates per reference (200)")
     g.add_argument("--val-fraction", dest="val_fraction", type=float, help="validation patients, fraction (0.2)")
     a = parser.add_argument_group("auto-encoder")
-    a.add_argument("--preset", choices=("auto", "paper", "cpu"), help="paper: 128x128x64 grid, width 32; cpu: 64x64x32, width 8 (auto: paper on CUDA)")
+    a.add_argument("--preset", choices=("auto", "paper", "cpu"), help="paper: 128x128x64 grid, width 32; cpu: 32x32x16 (2D 64x64), width 8 (auto: paper on CUDA)")
     a.add_argument("--ae-grid", dest="ae_grid", type=_size, metavar="XxYxZ", help="whole-scan resize grid")
     a.add_argument("--ae-width", dest="ae_width", type=int, help="base filters")
     a.add_argument("--ae-depth", dest="ae_depth", type=int, help="levels (4)")

@@ -30,10 +30,9 @@ PHANTOM_PRESET = "small"
 # crop size for sub-volume methods (and for discovery in the CPU chain) when --patch is not given
 CPU_PATCH = {3: (32, 32, 16), 2: (64, 64)}
 PAPER_PATCH = {3: (64, 64, 32), 2: (224, 224)}
-# the CPU chain's discovery: few classes and neighbours, small crops, the small auto-encoder
-# on a coarse whole-scan grid (enough to tell a few dozen patients apart, ~1 min on 2 cores)
+# the CPU chain's discovery: few classes and neighbours, small crops, and discovery's "cpu"
+# auto-encoder preset (coarse whole-scan grid: enough to tell a few dozen patients apart)
 CPU_DISCOVERY = {"classes": 8, "neighbors": 16, "val_neighbors": 6, "preset": "cpu"}
-CPU_AE_GRID = {3: (32, 32, 16), 2: (64, 64)}
 
 
 def detect_input(path: str | Path) -> str:
@@ -87,7 +86,7 @@ def _prepare(scans: Path, run_dir: Path, cfg: PretrainConfig) -> Path:
 def _discover(cohort: Path, run_dir: Path, cfg: PretrainConfig) -> Path:
     """Self-discovery into RUN/patterns: ``--discovery-config`` YAML first, then (for what it
     leaves unset) the seed, the device, ``--patch`` and, in the CPU preset, :data:`CPU_DISCOVERY`
-    with the CPU crop size and auto-encoder grid."""
+    with the CPU crop size."""
     import yaml
 
     from semgen.discovery import DiscoveryConfig, discover
@@ -103,7 +102,7 @@ def _discover(cohort: Path, run_dir: Path, cfg: PretrainConfig) -> Path:
     defaults: dict[str, Any] = {"seed": cfg.seed, "device": cfg.device}
     if cfg.preset == "cpu":
         dims = _open_cohort(cohort).spatial_dims
-        defaults.update(CPU_DISCOVERY, patch_size=CPU_PATCH[dims], ae_grid=CPU_AE_GRID[dims])
+        defaults.update(CPU_DISCOVERY, patch_size=CPU_PATCH[dims])
     if cfg.patch is not None:
         defaults["patch_size"] = tuple(cfg.patch)
     dcfg = dataclasses.replace(dcfg, **{k: v for k, v in defaults.items() if k not in given})
