@@ -59,11 +59,15 @@ def test_show_transforms_cli_default_phantom(tmp_path) -> None:
     assert out.is_file()
 
 
-def test_show_transforms_rejects_bad_patch(tmp_path) -> None:
-    with pytest.raises(ValueError, match="--patch"):
-        main(["show-transforms", "--patch", "32", "--out", str(tmp_path / "g.png")])
-    with pytest.raises(ValueError, match="3-D image needs a --patch of 3 sizes"):
-        main(["show-transforms", "--preset", "tiny", "--patch", "32", "32", "--out", str(tmp_path / "g.png")])
+def test_show_transforms_rejects_bad_input(tmp_path, capsys) -> None:
+    assert main(["show-transforms", "--patch", "32", "--out", str(tmp_path / "g.png")]) == 2
+    assert "--patch" in capsys.readouterr().out
+    assert main(["show-transforms", "--preset", "tiny", "--patch", "32", "32", "--out", str(tmp_path / "g.png")]) == 2
+    assert "3-D image needs a --patch of 3 sizes" in capsys.readouterr().out
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not an image")
+    assert main(["show-transforms", "--input", str(junk), "--out", str(tmp_path / "g.png")]) == 2
+    assert f"error: {junk}" in capsys.readouterr().out
     assert not (tmp_path / "g.png").exists()
 
 

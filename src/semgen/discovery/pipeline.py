@@ -88,7 +88,7 @@ def _open_cohort(path: str | Path):
     try:
         return Cohort(path)
     except (OSError, ValueError) as e:
-        raise DiscoveryError(f"{path}: cannot open the cohort ({e})") from None
+        raise DiscoveryError(f"{path}: cannot open the cohort ({e}); make one from scans with `semgen prepare SCANS --out COHORT`") from None
 
 
 def _prepare_out(out: Path, identity: dict, overwrite: bool) -> dict | None:
