@@ -30,3 +30,12 @@ def test_every_verb_has_help(verb: str, capsys: pytest.CaptureFixture[str]) -> N
         main([verb, "--help"])
     assert e.value.code == 0
     assert "usage: semgen" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(tmp_path / "missing.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("semgen inspect: error: ") and "missing.safetensors" in err
+    assert len(err.strip().splitlines()) == 1
+    with pytest.raises(ValueError):
+        main(["--verbose", "inspect", str(tmp_path / "missing.safetensors")])

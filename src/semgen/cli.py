@@ -1,7 +1,8 @@
 """The ``semgen`` command line: thin verbs over the library.
 
 Each verb lives in ``semgen.commands.<module>`` and exposes
-``add_arguments(parser)`` and ``run(args) -> int``. Command modules import only
+``add_arguments(parser)`` and ``run(args) -> int``; a ``ValueError`` it raises (bad input)
+becomes one ``semgen VERB: error: ...`` line on stderr and exit code 2. Command modules import only
 ``argparse`` at module level (heavy imports happen inside ``run``), so
 ``semgen --help`` stays instant.
 """
@@ -66,4 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    return int(_load(args.verb).run(args) or 0)
+    try:
+        return int(_load(args.verb).run(args) or 0)
+    except ValueError as e:
+        # bad input (a ValueError subclass names the file and the problem): one line, exit 2;
+        # --verbose keeps the traceback
+        if args.verbose:
+            raise
+        print(f"semgen {args.verb}: error: {e}", file=sys.stderr)
+        return 2

@@ -141,7 +141,7 @@ def test_cli_summary_and_exit_codes(messy: Path, tmp_path: Path, capsys: pytest.
     assert main(["prepare", str(messy / "bad"), "--out", str(tmp_path / "none"), "--workers", "1"]) == 1
     assert main(["prepare", str(messy / "ct"), "--out", str(out), "--workers", "1"]) == 0  # resumed: still fine
     assert main(["prepare", str(messy / "ct"), "--out", str(out), "--ct-window", "0", "100"]) == 2
-    assert "other options" in capsys.readouterr().out
+    assert "other options" in capsys.readouterr().err
 
 
 @pytest.mark.slow

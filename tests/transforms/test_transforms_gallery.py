@@ -61,13 +61,13 @@ def test_show_transforms_cli_default_phantom(tmp_path) -> None:
 
 def test_show_transforms_rejects_bad_input(tmp_path, capsys) -> None:
     assert main(["show-transforms", "--patch", "32", "--out", str(tmp_path / "g.png")]) == 2
-    assert "--patch" in capsys.readouterr().out
+    assert "--patch" in capsys.readouterr().err
     assert main(["show-transforms", "--preset", "tiny", "--patch", "32", "32", "--out", str(tmp_path / "g.png")]) == 2
-    assert "3-D image needs a --patch of 3 sizes" in capsys.readouterr().out
+    assert "3-D image needs a --patch of 3 sizes" in capsys.readouterr().err
     junk = tmp_path / "notes.txt"
     junk.write_text("not an image")
     assert main(["show-transforms", "--input", str(junk), "--out", str(tmp_path / "g.png")]) == 2
-    assert f"error: {junk}" in capsys.readouterr().out
+    assert f"error: {junk}" in capsys.readouterr().err
     assert not (tmp_path / "g.png").exists()
 
 

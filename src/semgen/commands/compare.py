@@ -23,12 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from semgen.finetune.config import CompareConfig
     from semgen.utils.config import config_from_args, save_config
 
-    try:
-        cfg = config_from_args(CompareConfig, args)
-        report = write_report(cfg.results, cfg.out, equal_var=not cfg.welch)
-    except ValueError as e:
-        print(f"semgen compare: error: {e}")
-        return 2
+    cfg = config_from_args(CompareConfig, args)
+    report = write_report(cfg.results, cfg.out, equal_var=not cfg.welch)
     save_config(cfg, Path(cfg.out) / "config.yaml")
     n_rows = sum(len(g["rows"]) for g in report["groups"])
     best = "; ".join(

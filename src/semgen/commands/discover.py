@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def _size(text: str) -> tuple[int, ...]:
@@ -64,16 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from semgen.discovery import DiscoveryConfig, DiscoveryError, discover
+    from semgen.discovery import DiscoveryConfig, discover
     from semgen.utils.config import config_from_args
     from semgen.utils.io import read_json
 
-    try:
-        cfg = config_from_args(DiscoveryConfig, args)
-        out = discover(args.cohort, args.out, cfg, overwrite=args.overwrite)
-    except (DiscoveryError, ValueError) as e:
-        print(f"semgen discover: error: {e}", file=sys.stderr)
-        return 2
+    cfg = config_from_args(DiscoveryConfig, args)
+    out = discover(args.cohort, args.out, cfg, overwrite=args.overwrite)
     info = read_json(out / "classes.json")
     crops = info["crops"]
     size = "x".join(map(str, info["patch_size"]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,11 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from semgen.models.export import ExportConfig, export_weights
     from semgen.utils.config import config_from_args
 
-    try:
-        result = export_weights(config_from_args(ExportConfig, args))
-    except ValueError as e:
-        print(f"semgen export: error: {e}", file=sys.stderr)
-        return 2
+    result = export_weights(config_from_args(ExportConfig, args))
     params = result["parameters"]["total"]
     print(
         f"Wrote the {result['part']} weights of {result['source']} ({result['tensors']} tensors, "

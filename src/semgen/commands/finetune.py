@@ -53,12 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from semgen.finetune.pipeline import finetune
     from semgen.utils.config import config_from_args
 
-    try:
-        cfg = config_from_args(FinetuneConfig, args)
-        summary = finetune(cfg)
-    except ValueError as e:
-        print(f"semgen finetune: error: {e}")
-        return 2
+    cfg = config_from_args(FinetuneConfig, args)
+    summary = finetune(cfg)
     out = Path(cfg.out)
     primary = summary["primary_metric"]
     mean, sd = (None if v is None or math.isnan(v) else v for v in (summary["mean"][primary], summary["std"][primary]))

@@ -7,7 +7,6 @@ export, or a published ``.pt`` (then the key layout and the architecture it look
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,10 +57,6 @@ def run(args: argparse.Namespace) -> int:
     from semgen.models import describe_checkpoint
     from semgen.utils.io import to_json
 
-    try:
-        info = describe_checkpoint(args.file)
-    except ValueError as e:
-        print(f"semgen inspect: error: {e}", file=sys.stderr)
-        return 2
+    info = describe_checkpoint(args.file)
     print(to_json(info, indent=None) if args.json else format_description(info))
     return 0

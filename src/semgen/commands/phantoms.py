@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,12 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from semgen.utils.config import config_from_args
 
     start = time.perf_counter()
-    try:
-        cfg = config_from_args(PhantomsConfig, args)
-        cfg.validate()
-    except ValueError as e:
-        print(f"semgen phantoms: error: {e}", file=sys.stderr)
-        return 2
+    cfg = config_from_args(PhantomsConfig, args)
+    cfg.validate()
     manifest = write_cohort(
         cfg.out, cfg.n, cfg.seed, cfg.preset, workers=cfg.workers, montage_patients=cfg.montage_patients
     )

@@ -84,11 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.inputs:
         args.inputs = None  # let a --config file name them
-    try:
-        cfg = config_from_args(PrepareConfig, args)
-        report = prepare(cfg)
-    except ValueError as e:
-        print(f"semgen prepare: error: {e}")
-        return 2
+    cfg = config_from_args(PrepareConfig, args)
+    report = prepare(cfg)
     _print_summary(report, Cohort(report["cohort"]))
     return 0 if report["counts"]["ok"] + report["counts"]["already_prepared"] else 1

@@ -79,9 +79,6 @@ def run(args: argparse.Namespace) -> int:
     except TrainingDiverged as e:
         print(f"semgen pretrain: {e}", file=sys.stderr)
         return 1
-    except ValueError as e:
-        print(f"semgen pretrain: error: {e}", file=sys.stderr)
-        return 2
     if summary is not None:
         print(describe(summary))
     return 0

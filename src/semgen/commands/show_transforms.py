@@ -33,14 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _show(args)
-    except ValueError as e:  # bad options or an unreadable --input: one line, no traceback
-        print(f"semgen show-transforms: error: {e}")
-        return 2
-
-
-def _show(args: argparse.Namespace) -> int:
     from semgen.io import normalize_intensity, read_scan
     from semgen.phantoms import make_phantom
     from semgen.transforms.gallery import GALLERY_COLUMNS, pick_patches, render_gallery
