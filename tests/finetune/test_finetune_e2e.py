@@ -102,6 +102,15 @@ def test_3d_segmentation_end_to_end_from_a_checkpoint(spheres_3d: Path, tmp_path
     assert not (members["train"] & members["test"]) and not (members["validation"] & members["test"])
     n_train = sum(v == "train" for v in split["patients"].values())
     assert len(split["train_patients_used"]) == int(np.ceil(0.8 * n_train))
+    only = tmp_path / "split-only"
+    assert main(["finetune", str(spheres_3d), "--out", str(only), "--split-only", "--label-fraction", "0.8",
+                 "--patch", "16x16x8", "--modality", "MR"]) == 0
+    alone = json.loads((only / "split.json").read_text())
+    assert not (only / "trials").exists() and not (only / "summary.json").exists()
+    assert alone["hash"] == split["hash"] and alone["patients"] == split["patients"]
+    images = {s: {Path(p).name.split(".")[0] for p in paths} for s, paths in alone["images"].items()}
+    assert images["train"] == {p for p, s in split["patients"].items() if s == "train"}  # all, not only the labelled subset
+    assert images["test"] == members["test"] and not (images["train"] & images["test"])
 
 
 def test_phantom_recipes_read_candidates_and_organs(tmp_path: Path) -> None:

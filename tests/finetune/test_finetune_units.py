@@ -16,7 +16,15 @@ from semgen.finetune.data import TaskDataError, crop_centered, discover_task, pa
 from semgen.finetune.metrics import classification_metrics, overlap_per_class, segmentation_metrics
 from semgen.finetune.splits import SplitError, label_subset, split_patients
 from semgen.finetune.stats import mean_sd, significance_mark, ttest_p
-from semgen.finetune.train import sliding_window, soft_dice_loss
+from semgen.finetune.train import (
+    Arrays,
+    Evaluator,
+    TrainSettings,
+    segmentation_loss,
+    sliding_window,
+    soft_dice_loss,
+    validation_patches,
+)
 
 # ----------------------------------------------------------------------------- splits
 
@@ -131,6 +139,45 @@ def test_sliding_window_reproduces_a_pointwise_model_on_any_size() -> None:
     torch.testing.assert_close(out[1], 2 * image[0])
     mean = sliding_window(lambda x: x, image, (8, 16, 8), overlap=0.25, blend="mean")
     torch.testing.assert_close(mean, image)
+
+
+def test_validation_patches_are_fixed_and_scored_like_whole_volumes() -> None:
+    """Fixed validation patches: same patches on every call, foreground-centred as training
+    patches, and the batched patch evaluation equals a sliding window over each patch."""
+    import torch
+    from torch import nn
+
+    rng = np.random.default_rng(3)
+    images = [torch.rand(1, *shape) for shape in ((20, 18, 12), (9, 30, 16))]
+    labels = [torch.zeros(im.shape[1:], dtype=torch.int64) for im in images]
+    labels[0][12:15, 3:6, 2:4] = 1
+    labels[1][2:5, 20:25, 8:12] = 2
+    data = Arrays(images, labels, ["a", "b"])
+    first = validation_patches(data, (8, 16, 8), 3, foreground_fraction=1.0)
+    again = validation_patches(data, (8, 16, 8), 3, foreground_fraction=1.0)
+    assert first.ids == ["a#0", "a#1", "a#2", "b#0", "b#1", "b#2"]
+    assert all(im.shape == (1, 8, 16, 8) for im in first.images) and all(lb.shape == (8, 16, 8) for lb in first.targets)
+    assert all(torch.equal(x, y) for x, y in zip(first.images, again.images))
+    assert all(int(lb.max()) > 0 for lb in first.targets)  # every patch holds its volume's structure
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv3d(1, 3, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor]:
+            return (self.conv(x),)
+
+    torch.manual_seed(int(rng.integers(1000)))
+    net = Net()
+    settings = TrainSettings(1, 1, 4, 1e-3, (8, 16, 8), 1, 1.0, 0.5, torch.device("cpu"))
+    loss, metrics = Evaluator("segmentation", "segmentation", {1: "one", 2: "two"}, settings)(net, first)
+    with torch.no_grad():
+        windows = [sliding_window(lambda x: net(x)[0], im, (8, 16, 8)) for im in first.images]
+    expected = [float(segmentation_loss(w[None], lb[None])) for w, lb in zip(windows, first.targets)]
+    assert loss == pytest.approx(float(np.mean(expected)), rel=1e-5)
+    preds = [w.argmax(0).numpy() for w in windows]
+    assert metrics == pytest.approx(segmentation_metrics(preds, [lb.numpy() for lb in first.targets], {1: "one", 2: "two"}), nan_ok=True)
 
 
 def test_crop_centered_pads_outside() -> None:

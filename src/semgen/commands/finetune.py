@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="trial seeds derive from it (default 0)")
     parser.add_argument("--split-seed", type=int, help="fixes the patient split and label subsets (default 0)")
     parser.add_argument("--split", help="reuse a saved split.json (pair results on one test set)")
+    parser.add_argument("--split-only", action="store_const", const=True,
+                        help="write OUT/split.json (with each split's image files) and stop, e.g. to pre-train "
+                        "on the training patients only and fine-tune later with --split OUT/split.json")
     parser.add_argument("--validation", type=float, help="share of patients for validation (default 0.15)")
     parser.add_argument("--test", type=float, help="share of patients for testing, unless the data gives a test split (default 0.2)")
     parser.add_argument("--epochs", type=int, help="maximum epochs per trial (default 30)")
@@ -41,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-resample", dest="resample", action="store_const", const=False, help="keep 3D volumes at native spacing")
     parser.add_argument("--modality", choices=("CT", "MR", "XR", "OT"), help="intensity normalisation kind (default: recipe/checkpoint/file)")
     parser.add_argument("--patches-per-volume", type=int, help="3D segmentation: random patches per training volume per epoch (default 2)")
+    parser.add_argument("--val-patches", type=int, help="3D segmentation: validate each epoch on N fixed patches per "
+                        "volume instead of whole volumes (faster; default 0 = whole volumes; the test is always whole)")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
     parser.add_argument("--config", help="YAML file of options (flags override it)")
 
@@ -56,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(FinetuneConfig, args)
     summary = finetune(cfg)
     out = Path(cfg.out)
+    if summary.get("split_only"):
+        counts = ", ".join(f"{n} {s}" for s, n in summary["patients"].items())
+        print(f"Wrote {out / 'split.json'} (split seed {summary['split_seed']}, hash {summary['hash']}): {counts} "
+              f"patients; its 'images' lists each split's files. Fine-tune on it with --split {out / 'split.json'}.")
+        return 0
     primary = summary["primary_metric"]
     mean, sd = (None if v is None or math.isnan(v) else v for v in (summary["mean"][primary], summary["std"][primary]))
     print(

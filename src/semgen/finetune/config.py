@@ -26,6 +26,7 @@ class FinetuneConfig:
     seed: int = 0  # trial i seeds derive_seed(seed, "trial", i)
     split_seed: int = 0  # fixes the patient split and the label-fraction subsets
     split: str | None = None  # reuse a saved split.json instead of drawing one
+    split_only: bool = False  # write split.json and stop (e.g. to pre-train on the training patients only)
     validation: float = 0.15
     test: float = 0.2
     epochs: int = 30
@@ -40,6 +41,7 @@ class FinetuneConfig:
     patches_per_volume: int = 2  # 3D segmentation: random patches per training volume per epoch
     foreground_fraction: float = 0.67  # share of training patches centred on a labelled voxel
     overlap: float = 0.5  # sliding-window overlap for whole-volume prediction
+    val_patches: int = 0  # 3D segmentation: validate each epoch on N fixed patches per volume (0: whole volumes)
     device: str = "auto"
 
 

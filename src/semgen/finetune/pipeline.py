@@ -3,7 +3,7 @@ geometry, split by patient, run the trials, write the results folder.
 
 RESULTS/ holds ``summary.json`` (task, recipe, initialisation and what it loaded, label
 fraction, metric names, per-trial test metrics, mean and s.d.), ``split.json`` (the patient
-split and the label-fraction subset; reusable with ``--split``), ``trials/trial_<i>.json``
+split, the label-fraction subset and each split's image files; reusable with ``--split``), ``trials/trial_<i>.json``
 (training curves, test metrics, seed, epochs run, best epoch, time) and ``config.yaml``.
 """
 
@@ -201,10 +201,16 @@ def build_model(task: str, n_outputs: int, geometry: Geometry, init: Init, width
 
 
 def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
-    """Run every trial of ``cfg`` and write the results folder; returns the summary dict."""
+    """Run every trial of ``cfg`` and write the results folder; returns the summary dict.
+
+    With ``cfg.split_only`` it stops after writing ``split.json`` and returns
+    ``{"split_only": True, "split_seed", "hash", "patients": {split: count}}``: the
+    ``images`` lists of that file let pre-training use the training patients only."""
     out = Path(cfg.out)
     if cfg.trials < 1:
         raise ValueError(f"--trials must be at least 1, got {cfg.trials}")
+    if cfg.val_patches < 0:
+        raise ValueError(f"--val-patches must be 0 (whole volumes) or more, got {cfg.val_patches}")
     data = discover_task(cfg.data, task=cfg.task, recipe=cfg.recipe)
     init = resolve_init(cfg.init, cfg.name)
     spatial_dims = _spatial_dims(cfg, data, init)
@@ -253,15 +259,19 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         "patients": dict(sorted(assignment.items())),
         "train_patients_used": sorted(kept),
         "samples": {s: [it.sample.id for it in items] for s, items in by_split.items()},
+        "images": {s: sorted({str(it.sample.image) for it in loaded if assignment[it.sample.patient] == s}) for s in by_split},
     }
     write_json(out / "split.json", split_doc)
+    if cfg.split_only:
+        return {"split_only": True, "split_seed": cfg.split_seed, "hash": split_doc["hash"],
+                "patients": {s: sum(1 for v in assignment.values() if v == s) for s in by_split}}
     arrays = {s: _arrays(items, data.task, lut) for s, items in by_split.items()}
     counts = {s: len(items) for s, items in by_split.items()}
     log.info("split (seed %d): %s samples; %d of %d training patients at label fraction %g",
              cfg.split_seed, counts, len(kept), len(train_patients), cfg.label_fraction)
 
     settings = TrainSettings(cfg.epochs, cfg.patience, cfg.batch_size, cfg.lr, geometry.patch, cfg.patches_per_volume,
-                             cfg.foreground_fraction, cfg.overlap, device)
+                             cfg.foreground_fraction, cfg.overlap, device, cfg.val_patches)
     trials, init_report = [], None
     for i in range(cfg.trials):
         seed = derive_seed(cfg.seed, "trial", i)

@@ -28,6 +28,7 @@ from torch import nn
 
 from semgen.finetune.metrics import classification_metrics, segmentation_metrics
 from semgen.utils.progress import progress
+from semgen.utils.seeding import numpy_rng
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class TrainSettings:
     foreground_fraction: float
     overlap: float
     device: torch.device
+    val_patches: int = 0  # 3D segmentation: validate on this many fixed patches per volume (0: whole volumes)
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
@@ -192,6 +194,17 @@ class PatchSampler:
         return image[(slice(None), *window)], label[window]
 
 
+def validation_patches(data: Arrays, patch: Sequence[int], per_volume: int, foreground_fraction: float) -> Arrays:
+    """``per_volume`` patches cut once from each validation volume with a fixed seed (the same
+    for every trial and initialisation), placed as training patches are. Validating on them
+    each epoch costs ``per_volume`` forward passes per volume instead of a sliding window over
+    it, as nnU-Net validates during training; the test split is always predicted whole."""
+    sampler = PatchSampler(data.images, data.targets, patch, foreground_fraction)
+    rng = numpy_rng(0, "validation-patches")
+    pairs = [(data.ids[i], *sampler.sample(i, rng)) for i in range(len(data.ids)) for _ in range(per_volume)]
+    return Arrays([p[1] for p in pairs], [p[2] for p in pairs], [f"{p[0]}#{k % per_volume}" for k, p in enumerate(pairs)])
+
+
 def _fast_context(settings: TrainSettings):
     """``semgen.models.fast_training_context`` (bf16 autocast where the hardware supports it
     and the patch is large enough for it)."""
@@ -224,10 +237,16 @@ class Evaluator:
             with _fast_context(self.settings):
                 return model(x)[0]
 
+        patch = tuple(self.settings.patch)
+        if all(tuple(im.shape[1:]) == patch for im in data.images):  # patches: batched, no window blending
+            bs = self.settings.batch_size
+            chunks = [predict(torch.stack(data.images[i : i + bs]).to(dev)).float().cpu() for i in range(0, len(data.ids), bs)]
+            all_logits = list(torch.cat(chunks))
+        else:
+            all_logits = (sliding_window(predict, image.to(dev), patch, overlap=self.settings.overlap,
+                                         batch_size=self.settings.batch_size).cpu() for image in data.images)
         losses, preds, targets = [], [], []
-        for image, label in zip(data.images, data.targets):
-            logits = sliding_window(predict, image.to(dev), self.settings.patch, overlap=self.settings.overlap,
-                                    batch_size=self.settings.batch_size).cpu()
+        for logits, label in zip(all_logits, data.targets):
             losses.append(float(segmentation_loss(logits[None], label[None])))
             preds.append(logits.argmax(0).numpy())
             targets.append(label.numpy())
@@ -262,6 +281,9 @@ def train_trial(
     evaluate = Evaluator(task, kind, label_names, settings)
     train = splits["train"]
     sampler = PatchSampler(train.images, train.targets, settings.patch, settings.foreground_fraction) if task == "segmentation" else None
+    validation = splits["validation"]
+    if sampler is not None and settings.val_patches > 0:
+        validation = validation_patches(validation, settings.patch, settings.val_patches, settings.foreground_fraction)
     curves: dict[str, list] = {"epoch": [], "train_loss": [], "val_loss": [], f"val_{primary_metric}": [], "lr": []}
     best = (math.inf, -1, copy.deepcopy(model.state_dict()))
     skipped_steps = 0
@@ -296,7 +318,7 @@ def train_trial(
                 continue
             opt.step()
             losses.append(float(loss.detach()))
-        val_loss, val_metrics = evaluate(model, splits["validation"])
+        val_loss, val_metrics = evaluate(model, validation)
         sched.step(val_loss)
         curves["epoch"].append(epoch + 1)
         curves["train_loss"].append(float(np.mean(losses)) if losses else math.nan)
