@@ -23,7 +23,7 @@ from semgen.finetune.config import FinetuneConfig
 from semgen.finetune.data import RECIPES, Geometry, Loaded, TaskData, TaskDataError, discover_task, load_samples
 from semgen.finetune.splits import SplitError, label_subset, split_hash, split_patients
 from semgen.finetune.stats import mean_sd, nan_to_none
-from semgen.finetune.train import Arrays, TrainSettings, train_trial
+from semgen.finetune.train import Arrays, TrainSettings, train_trial, validation_patches
 from semgen.utils.config import config_to_dict, save_config
 from semgen.utils.io import read_json, write_json
 from semgen.utils.seeding import derive_seed
@@ -263,15 +263,18 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     }
     write_json(out / "split.json", split_doc)
     if cfg.split_only:
+        per_split = Counter(assignment.values())
         return {"split_only": True, "split_seed": cfg.split_seed, "hash": split_doc["hash"],
-                "patients": {s: sum(1 for v in assignment.values() if v == s) for s in by_split}}
+                "patients": {s: per_split[s] for s in by_split}}
     arrays = {s: _arrays(items, data.task, lut) for s, items in by_split.items()}
+    if data.task == "segmentation" and cfg.val_patches:  # cut once: every trial validates on the same patches
+        arrays["validation"] = validation_patches(arrays["validation"], geometry.patch, cfg.val_patches, cfg.foreground_fraction)
     counts = {s: len(items) for s, items in by_split.items()}
     log.info("split (seed %d): %s samples; %d of %d training patients at label fraction %g",
              cfg.split_seed, counts, len(kept), len(train_patients), cfg.label_fraction)
 
     settings = TrainSettings(cfg.epochs, cfg.patience, cfg.batch_size, cfg.lr, geometry.patch, cfg.patches_per_volume,
-                             cfg.foreground_fraction, cfg.overlap, device, cfg.val_patches)
+                             cfg.foreground_fraction, cfg.overlap, device)
     trials, init_report = [], None
     for i in range(cfg.trials):
         seed = derive_seed(cfg.seed, "trial", i)

@@ -57,7 +57,6 @@ class TrainSettings:
     foreground_fraction: float
     overlap: float
     device: torch.device
-    val_patches: int = 0  # 3D segmentation: validate on this many fixed patches per volume (0: whole volumes)
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
@@ -281,9 +280,6 @@ def train_trial(
     evaluate = Evaluator(task, kind, label_names, settings)
     train = splits["train"]
     sampler = PatchSampler(train.images, train.targets, settings.patch, settings.foreground_fraction) if task == "segmentation" else None
-    validation = splits["validation"]
-    if sampler is not None and settings.val_patches > 0:
-        validation = validation_patches(validation, settings.patch, settings.val_patches, settings.foreground_fraction)
     curves: dict[str, list] = {"epoch": [], "train_loss": [], "val_loss": [], f"val_{primary_metric}": [], "lr": []}
     best = (math.inf, -1, copy.deepcopy(model.state_dict()))
     skipped_steps = 0
@@ -318,7 +314,7 @@ def train_trial(
                 continue
             opt.step()
             losses.append(float(loss.detach()))
-        val_loss, val_metrics = evaluate(model, validation)
+        val_loss, val_metrics = evaluate(model, splits["validation"])
         sched.step(val_loss)
         curves["epoch"].append(epoch + 1)
         curves["train_loss"].append(float(np.mean(losses)) if losses else math.nan)
