@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from semgen.models import EncoderClassifier, UNet, build_model, parameter_counts
+from semgen.models import ENCODERS, MODELS, EncoderClassifier, UNet, build_model, get_encoder, parameter_counts
 
 # The published YNet3D state dict (reference Sec. 2.1): (LUConv prefix, out channels, in channels)
 PUBLISHED_LUCONVS = [
@@ -61,7 +61,7 @@ def test_published_key_list_and_counts(norm: str) -> None:
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
-@pytest.mark.parametrize("encoder", ["unet", "resnet18"])
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
 @pytest.mark.parametrize(
     "width,in_channels,out_channels,num_classes,size",
     [(4, 1, 1, 0, 16), (4, 3, 2, 5, 24), (8, 1, 3, 2, 16)],
@@ -80,17 +80,45 @@ def test_output_shapes(spatial_dims, encoder, width, in_channels, out_channels, 
     assert [tuple(f.shape[2:]) for f in features] == [tuple(s // 2**i for s in spatial) for i in range(4)]
 
 
+# tiny arguments for every registered architecture: a newly registered model must be added here
+TINY_ARGS = {
+    "UNet": lambda encoder, norm: {"width": 4, "num_classes": 3, "norm": norm, "encoder": encoder},
+    "EncoderClassifier": lambda encoder, norm: {
+        "unet_or_args": {"width": 4, "norm": norm, "encoder": encoder}, "num_outputs": 3, "dropout": 0.1,
+    },
+}
+
+
+def test_every_registered_model_has_tiny_test_arguments() -> None:
+    assert set(TINY_ARGS) == set(MODELS)
+
+
 @pytest.mark.parametrize("norm", ["batch", "published", "instance"])
-@pytest.mark.parametrize("encoder", ["unet", "resnet18"])
-def test_every_parameter_gets_a_finite_gradient(norm: str, encoder: str) -> None:
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_parameter_gets_a_finite_gradient(name: str, encoder: str, norm: str) -> None:
     torch.manual_seed(0)
-    model = UNet(width=4, num_classes=3, norm=norm, encoder=encoder)
-    seg, cls = model(torch.rand(2, 1, 16, 16, 8))
-    (seg.square().mean() + torch.nn.functional.cross_entropy(cls, torch.tensor([0, 2]))).backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None, name
-        assert torch.isfinite(p.grad).all(), name
-        assert p.grad.abs().sum() > 0, name
+    model = build_model({"name": name, "args": TINY_ARGS[name](encoder, norm)})
+    out = model(torch.rand(2, 1, 16, 16, 8))
+    seg, cls = out if isinstance(out, tuple) else (None, out)
+    loss = torch.nn.functional.cross_entropy(cls, torch.tensor([0, 2]))
+    if seg is not None:
+        loss = loss + seg.square().mean()
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, pname
+        assert torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, pname
+
+
+def test_encoder_registry_refuses_duplicates_and_unknown_names() -> None:
+    from semgen.models import register_encoder
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_encoder(get_encoder("unet"))
+    with pytest.raises(ValueError, match="encoder must be one of unet"):
+        UNet(width=4, encoder="vgg")
+    assert {spec.name for spec in ENCODERS.values()} == set(ENCODERS)
 
 
 def test_parts_compose_to_forward_and_share_weights() -> None:
@@ -152,7 +180,7 @@ def test_bad_inputs_and_arguments_raise_clear_errors() -> None:
         build_model({"name": "UNet", "args": {"depth": 5}})
 
 
-@pytest.mark.parametrize("encoder", ["unet", "resnet18"])
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
 def test_encoder_classifier_shares_encoder_keys_and_copies_weights(encoder: str) -> None:
     unet = UNet(spatial_dims=2, width=4, num_classes=3, encoder=encoder)
     clf = EncoderClassifier(unet, num_outputs=5, dropout=0.2)

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from semgen.models import UNet
-from semgen.tasks import METHODS, BranchNet, Objective, get_method
+from semgen.tasks import METHODS, BranchNet, Objective, get_method, register_method
+from semgen.transforms import SCHEDULES
 
 PATCH = (16, 16, 16)  # the published local-shuffle block sizes need axes >= 10
 
@@ -96,6 +97,38 @@ def test_self_classification_leaves_the_decoder_untouched():
     out["loss"].backward()
     grads = _grads(net)
     assert all(grads["encoder"]) and all(grads["head"]) and not any(grads["decoder"])
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_trains_exactly_its_branches(name):
+    method = get_method(name)
+    assert method.schedule in SCHEDULES
+    net, batch = _net(classes=3 if method.classification else 0), _batch()
+    out = Objective(method)(net, batch)
+    assert torch.isfinite(out["loss"])
+    assert (out["loss_cls"] is None) != method.classification and (out["loss_rec"] is None) != method.restoration
+    out["loss"].backward()
+    grads = _grads(net)
+    assert all(grads["encoder"])
+    assert all(grads["head"]) if method.classification else grads["head"] == []
+    assert all(grads["decoder"]) if method.restoration else not any(grads["decoder"])
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_method_records_are_keywords_and_checked():
+    fields = {"name": "semantic-genesis", "schedule": "identity", "classification": True, "restoration": False,
+              "data": "patterns", "description": "x"}
+    with pytest.raises(ValueError, match="already registered"):
+        register_method(**fields)
+    with pytest.raises(ValueError, match="data must be one of"):
+        register_method(**{**fields, "name": "new", "data": "slices"})
+    with pytest.raises(ValueError, match="classification or a restoration"):
+        register_method(**{**fields, "name": "new", "classification": False})
+    with pytest.raises(ValueError, match="warm-up needs both"):
+        register_method(**{**fields, "name": "new", "warmup_epochs": 3})
+    with pytest.raises(TypeError):
+        type(get_method("semantic-genesis"))("x", "identity", True, False, "patterns", 0, "positional")
+    assert "new" not in METHODS
 
 
 def test_negative_weights_are_refused():

@@ -4,7 +4,16 @@ import pytest
 import torch
 import yaml
 
-from semgen.transforms import SCHEDULES, CorruptionError, OneOf, OneOfParams, Schedule, Step, get_schedule
+from semgen.transforms import (
+    SCHEDULES,
+    CorruptionError,
+    OneOf,
+    OneOfParams,
+    Schedule,
+    Step,
+    get_schedule,
+    register_schedule,
+)
 
 CONTRACT_NAMES = {
     "semantic-genesis",
@@ -29,11 +38,16 @@ def batch(shape, seed: int = 1) -> torch.Tensor:
 
 def test_contract_schedule_names_exist() -> None:
     assert CONTRACT_NAMES <= set(SCHEDULES)
+    assert all(schedule.name == name and schedule.description for name, schedule in SCHEDULES.items())
+    with pytest.raises(CorruptionError, match="already registered"):
+        register_schedule(name="identity", steps=(), description="again")
+    with pytest.raises(TypeError):
+        Schedule("positional", ())  # records are built with keywords
     with pytest.raises(ValueError, match="unknown schedule 'nope'; known: semantic-genesis"):
         get_schedule("nope")
 
 
-@pytest.mark.parametrize("name", sorted(CONTRACT_NAMES))
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
 @pytest.mark.parametrize("shape", [(3, 1, 32, 32, 16), (3, 1, 64, 64)])
 def test_schedules_keep_shape_range_and_are_reproducible(name, shape) -> None:
     schedule = get_schedule(name)
@@ -82,12 +96,12 @@ def test_models_genesis_published_composition() -> None:
 
 def test_flips_change_the_target_with_the_input() -> None:
     x = batch((6, 1, 16, 16, 8))
-    schedule = Schedule("flip-only", (Step("flip", options={"prob": 1.0, "max_flips": 1, "axes": (0, 1)}),))
+    schedule = Schedule(name="flip-only", steps=(Step("flip", options={"prob": 1.0, "max_flips": 1, "axes": (0, 1)}),))
     inputs, target = schedule(x, gen())
     assert torch.equal(inputs, target) and not torch.equal(target, x)
     composed = Schedule(
-        "flip-then-paint",
-        (Step("flip", options={"prob": 1.0, "max_flips": 1, "axes": (0, 1)}), Step("inpaint")),
+        name="flip-then-paint",
+        steps=(Step("flip", options={"prob": 1.0, "max_flips": 1, "axes": (0, 1)}), Step("inpaint")),
     )
     params = composed.sample(x.shape, gen(), x.device)
     inputs, target = composed.apply(x, params)
@@ -97,7 +111,7 @@ def test_flips_change_the_target_with_the_input() -> None:
 
 def test_schedule_probabilities_zero_give_identity() -> None:
     x = batch((4, 1, 32, 32, 16))
-    schedule = Schedule("off", (Step("elastic", prob=0.0), OneOf((Step("nonlinear"), Step("outpaint")), prob=0.0)))
+    schedule = Schedule(name="off", steps=(Step("elastic", prob=0.0), OneOf((Step("nonlinear"), Step("outpaint")), prob=0.0)))
     inputs, target = schedule(x, gen())
     assert torch.equal(inputs, x) and torch.equal(target, x)
 

@@ -4,6 +4,8 @@ checkpoints, a loading policy for published weights, and the fast (bf16 + channe
 training path.
 
 - :class:`UNet`, :class:`EncoderClassifier`, :func:`build_model`, :func:`parameter_counts`
+- registries by name: :data:`MODELS` (architectures), :data:`ENCODERS` (:class:`EncoderSpec`,
+  :func:`register_encoder`, :func:`get_encoder`)
 - :func:`save_checkpoint`, :func:`load_checkpoint`, :func:`load_pretrained`, :class:`LoadReport`,
   :class:`CheckpointError`, :func:`describe_checkpoint`
 - :func:`fast_training_context`, :func:`prepare_model_for_speed`, :func:`fast_path_supported`
@@ -21,11 +23,24 @@ from semgen.models.checkpoint import (
 )
 from semgen.models.layers import PublishedBatchNorm
 from semgen.models.speed import fast_path_supported, fast_training_context, prepare_model_for_speed
-from semgen.models.unet import EncoderClassifier, UNet, build_model, parameter_counts
+from semgen.models.unet import (
+    ENCODERS,
+    MODELS,
+    EncoderClassifier,
+    EncoderSpec,
+    UNet,
+    build_model,
+    get_encoder,
+    parameter_counts,
+    register_encoder,
+)
 
 __all__ = [
+    "ENCODERS",
+    "MODELS",
     "CheckpointError",
     "EncoderClassifier",
+    "EncoderSpec",
     "LoadReport",
     "PublishedBatchNorm",
     "UNet",
@@ -33,11 +48,13 @@ __all__ = [
     "describe_checkpoint",
     "fast_path_supported",
     "fast_training_context",
+    "get_encoder",
     "load_checkpoint",
     "load_pretrained",
     "parameter_counts",
     "prepare_model_for_speed",
     "read_state_dict",
+    "register_encoder",
     "save_checkpoint",
     "save_weights",
 ]

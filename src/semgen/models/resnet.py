@@ -14,6 +14,8 @@ published weights fill only the decoder of such a model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -67,3 +69,13 @@ def resnet18_blocks(spatial_dims: int, in_channels: int, width: int, norm: str) 
         )
         channels = out
     return blocks
+
+
+def resnet18_forward(blocks: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
+    """Run ``stem, layer1 ... layer4`` on ``x``; the four ``layer*`` outputs are the features."""
+    x = blocks[0](x)
+    features: list[torch.Tensor] = []
+    for block in blocks[1:]:
+        x = block(x)
+        features.append(x)
+    return features

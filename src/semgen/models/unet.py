@@ -25,28 +25,38 @@ encoder, ``model.encoder.parameters()`` yields the model's encoder parameters, a
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from semgen.models.layers import NORMS, ClassificationHead, DownTransition, OutputTransition, UpTransition
-from semgen.models.resnet import resnet18_blocks
+from semgen.models.resnet import resnet18_blocks, resnet18_forward
 
-ENCODERS = ("unet", "resnet18")
 DECODER_NAMES = ("up_tr256", "up_tr128", "up_tr64", "out_tr")
 HEAD_NAME = "clc_out"
 DIVISOR = 8
 
 
-def encoder_blocks(encoder: str, spatial_dims: int, in_channels: int, width: int, norm: str) -> dict[str, nn.Module]:
-    """The encoder's blocks by name, in order. ``"unet"``: the published ``down_tr64``,
-    ``down_tr128``, ``down_tr256``, ``down_tr512``; ``"resnet18"``: see :mod:`semgen.models.resnet`."""
-    if encoder == "resnet18":
-        return resnet18_blocks(spatial_dims, in_channels, width, norm)
-    if encoder != "unet":
-        raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
+@dataclass(frozen=True, kw_only=True)
+class EncoderSpec:
+    """One registered encoder: how to build its blocks and how to run them.
+
+    ``blocks(spatial_dims, in_channels, width, norm)`` returns the encoder's blocks by name,
+    in order (the names become top-level state-dict prefixes); ``forward(blocks, x)`` runs
+    them on ``x`` (B, in_channels, *S) and returns the four feature maps the decoder takes:
+    [2w at 1/1, 4w at 1/2, 8w at 1/4, bottleneck 16w at 1/8].
+    """
+
+    name: str
+    blocks: Callable[[int, int, int, str], dict[str, nn.Module]]
+    forward: Callable[[Sequence[nn.Module], torch.Tensor], list[torch.Tensor]]
+    description: str
+
+
+def _unet_blocks(spatial_dims: int, in_channels: int, width: int, norm: str) -> dict[str, nn.Module]:
     blocks: dict[str, nn.Module] = {}
     channels = in_channels
     for depth in range(4):
@@ -54,6 +64,53 @@ def encoder_blocks(encoder: str, spatial_dims: int, in_channels: int, width: int
         blocks[f"down_tr{64 * 2**depth}"] = block
         channels = block.out_channels
     return blocks
+
+
+def _unet_forward(blocks: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
+    features: list[torch.Tensor] = []
+    for block in blocks:
+        x, skip = block(x)
+        features.append(skip)
+    return features
+
+
+ENCODERS: dict[str, EncoderSpec] = {}
+
+
+def register_encoder(spec: EncoderSpec) -> EncoderSpec:
+    """Add ``spec`` to :data:`ENCODERS` under ``spec.name`` (``ValueError`` if the name is taken)."""
+    if spec.name in ENCODERS:
+        raise ValueError(f"an encoder called {spec.name!r} is already registered")
+    ENCODERS[spec.name] = spec
+    return spec
+
+
+register_encoder(EncoderSpec(
+    name="unet",
+    blocks=_unet_blocks,
+    forward=_unet_forward,
+    description="the published Models Genesis / Semantic Genesis encoder (down_tr64 ... down_tr512)",
+))
+register_encoder(EncoderSpec(
+    name="resnet18",
+    blocks=resnet18_blocks,
+    forward=resnet18_forward,
+    description="ResNet-18 plan adapted to the depth-4 U-Net (stem, layer1 ... layer4; see semgen.models.resnet)",
+))
+
+
+def get_encoder(name: str) -> EncoderSpec:
+    """The registered encoder ``name``; ``ValueError`` listing the known ones otherwise."""
+    try:
+        return ENCODERS[name]
+    except KeyError:
+        raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {name!r}") from None
+
+
+def encoder_blocks(encoder: str, spatial_dims: int, in_channels: int, width: int, norm: str) -> dict[str, nn.Module]:
+    """The encoder's blocks by name, in order. ``"unet"``: the published ``down_tr64``,
+    ``down_tr128``, ``down_tr256``, ``down_tr512``; ``"resnet18"``: see :mod:`semgen.models.resnet`."""
+    return get_encoder(encoder).blocks(spatial_dims, in_channels, width, norm)
 
 
 def check_input(x: torch.Tensor, spatial_dims: int, in_channels: int) -> None:
@@ -75,19 +132,9 @@ def check_input(x: torch.Tensor, spatial_dims: int, in_channels: int) -> None:
 
 
 def run_encoder(kind: str, blocks: Sequence[nn.Module], x: torch.Tensor) -> list[torch.Tensor]:
-    """Run encoder ``blocks`` (in order) on ``x``: [skip 2w at 1/1, skip 4w at 1/2, skip 8w at
-    1/4, bottleneck 16w at 1/8]."""
-    features: list[torch.Tensor] = []
-    if kind == "unet":
-        for block in blocks:
-            x, skip = block(x)
-            features.append(skip)
-        return features
-    x = blocks[0](x)
-    for block in blocks[1:]:
-        x = block(x)
-        features.append(x)
-    return features
+    """Run the ``kind`` encoder's ``blocks`` (in order) on ``x``: [skip 2w at 1/1, skip 4w at
+    1/2, skip 8w at 1/4, bottleneck 16w at 1/8]."""
+    return get_encoder(kind).forward(blocks, x)
 
 
 def run_decoder(blocks: Sequence[nn.Module], features: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -142,8 +189,7 @@ def _validate(spatial_dims: int, in_channels: int, width: int, norm: str, encode
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {norm!r}")
-    if encoder not in ENCODERS:
-        raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
+    get_encoder(encoder)
 
 
 class UNet(nn.Module):
@@ -159,8 +205,8 @@ class UNet(nn.Module):
             self-classification) on the bottleneck.
         norm: ``"batch"`` (standard), ``"published"`` (batch statistics also in eval, as
             released) or ``"instance"``.
-        encoder: ``"unet"`` (published ``down_tr*``) or ``"resnet18"`` (see
-            :mod:`semgen.models.resnet`; other state-dict keys).
+        encoder: a name in :data:`ENCODERS`: ``"unet"`` (published ``down_tr*``) or
+            ``"resnet18"`` (see :mod:`semgen.models.resnet`; other state-dict keys).
 
     ``forward(x (B, in_channels, *S))`` with every size of S divisible by 8 returns
     ``(seg_logits (B, out_channels, *S), cls_logits (B, num_classes) or None)``.

@@ -9,9 +9,9 @@ An :class:`Objective` turns a batch into ``{"loss", "loss_rec", "loss_cls", "acc
 the loop only calls ``backward`` on ``loss``.
 """
 
-from semgen.tasks.methods import METHODS, Method, get_method
+from semgen.tasks.methods import METHODS, Method, get_method, register_method
 
-__all__ = ["METHODS", "BranchNet", "Method", "Objective", "get_method"]
+__all__ = ["METHODS", "BranchNet", "Method", "Objective", "get_method", "register_method"]
 
 
 def __getattr__(name: str):

@@ -30,6 +30,7 @@ from semgen.transforms.schedules import (
     ScheduleParams,
     Step,
     get_schedule,
+    register_schedule,
 )
 from semgen.transforms.shuffle import (
     ContextRestorationParams,
@@ -72,6 +73,7 @@ __all__ = [
     "elastic",
     "flip",
     "get_schedule",
+    "register_schedule",
     "inpaint",
     "local_shuffle",
     "nonlinear",

@@ -20,7 +20,7 @@ from semgen.utils.progress import progress
 from semgen.utils.seeding import numpy_rng, torch_generator
 
 GALLERY_COLUMNS: tuple[tuple[str, Schedule], ...] = (
-    ("elastic", Schedule("elastic", (Step("elastic"),), "elastic deformation alone")),
+    ("elastic", Schedule(name="elastic", steps=(Step("elastic"),), description="elastic deformation alone")),
     ("non-linear", get_schedule("nonlinear")),
     ("local shuffle", get_schedule("local-shuffle")),
     ("in-painting", get_schedule("inpainting")),

@@ -10,7 +10,8 @@ included, changes the input only. ``schedule.sample(shape, generator, device)`` 
 ``schedule.apply(x, params)`` does the same in two steps, so fixed, seeded corruptions
 (validation) are one stored parameter set.
 
-Registered schedules (:data:`SCHEDULES`, :func:`get_schedule`):
+Registered schedules (:data:`SCHEDULES`, :func:`get_schedule`; add one with
+:func:`register_schedule`):
 
 - ``semantic-genesis``: elastic deformation, then exactly one of local shuffle (5
   blocks), non-linear, in-painting (1 box), out-painting (1 box), each with probability
@@ -147,9 +148,10 @@ class OneOfParams:
 ScheduleParams = tuple[Params | OneOfParams, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Schedule:
-    """A named sequence of :class:`Step` and :class:`OneOf` entries (see the module docstring)."""
+    """A named sequence of :class:`Step` and :class:`OneOf` entries (see the module docstring),
+    built with keywords: ``Schedule(name=..., steps=(...), description=...)``."""
 
     name: str
     steps: tuple[Step | OneOf, ...]
@@ -227,7 +229,11 @@ class Schedule:
             return Step(str(d["corruption"]), float(d.get("prob", 1.0)), dict(d.get("options", {})))
 
         try:
-            return cls(str(data["name"]), tuple(step(s) for s in data["steps"]), str(data.get("description", "")))
+            return cls(
+                name=str(data["name"]),
+                steps=tuple(step(s) for s in data["steps"]),
+                description=str(data.get("description", "")),
+            )
         except (KeyError, TypeError) as e:
             raise CorruptionError(f"not a schedule description ({e!r}): {dict(data)}") from None
 
@@ -245,64 +251,75 @@ def _apply_disjoint(x: Tensor, chosen: list[tuple[Corruption, Params]]) -> Tenso
     return x if out is None else out
 
 
-SCHEDULES: dict[str, Schedule] = {
-    s.name: s
-    for s in (
-        Schedule(
-            "semantic-genesis",
+SCHEDULES: dict[str, Schedule] = {}
+
+
+def register_schedule(*, name: str, steps: tuple[Step | OneOf, ...], description: str) -> Schedule:
+    """Build a :class:`Schedule` from keywords and add it to :data:`SCHEDULES` under ``name``
+    (``CorruptionError`` if the name is taken)."""
+    if name in SCHEDULES:
+        raise CorruptionError(f"a schedule called {name!r} is already registered")
+    SCHEDULES[name] = schedule = Schedule(name=name, steps=steps, description=description)
+    return schedule
+
+
+register_schedule(
+    name="semantic-genesis",
+    steps=(
+        Step("elastic"),
+        OneOf(
             (
-                Step("elastic"),
-                OneOf(
-                    (
-                        Step("local_shuffle", options={"n_blocks": 5}),
-                        Step("nonlinear"),
-                        Step("inpaint", options={"min_boxes": 1, "max_boxes": 1}),
-                        Step("outpaint", options={"min_boxes": 1, "max_boxes": 1}),
-                    )
-                ),
-            ),
-            "published Semantic Genesis loader: elastic deformation, then exactly one of local shuffle, "
-            "non-linear, in-painting, out-painting (1/4 each)",
+                Step("local_shuffle", options={"n_blocks": 5}),
+                Step("nonlinear"),
+                Step("inpaint", options={"min_boxes": 1, "max_boxes": 1}),
+                Step("outpaint", options={"min_boxes": 1, "max_boxes": 1}),
+            )
         ),
-        Schedule(
-            "models-genesis",
+    ),
+    description="published Semantic Genesis loader: elastic deformation, then exactly one of local shuffle, "
+    "non-linear, in-painting, out-painting (1/4 each)",
+)
+register_schedule(
+    name="models-genesis",
+    steps=(
+        Step("flip", options={"prob": 0.4, "max_flips": 3}),
+        Step("local_shuffle", prob=0.5, options={"n_blocks": 10000}),
+        Step("nonlinear", prob=0.9),
+        OneOf(
             (
-                Step("flip", options={"prob": 0.4, "max_flips": 3}),
-                Step("local_shuffle", prob=0.5, options={"n_blocks": 10000}),
-                Step("nonlinear", prob=0.9),
-                OneOf(
-                    (
-                        Step("inpaint", options={"min_boxes": 0, "max_boxes": 5, "continue_prob": 0.95}),
-                        Step("outpaint", options={"min_boxes": 1, "max_boxes": 5, "continue_prob": 0.95}),
-                    ),
-                    weights=(0.2, 0.8),
-                    prob=0.9,
-                ),
+                Step("inpaint", options={"min_boxes": 0, "max_boxes": 5, "continue_prob": 0.95}),
+                Step("outpaint", options={"min_boxes": 1, "max_boxes": 5, "continue_prob": 0.95}),
             ),
-            "published Models Genesis composition: flip 0.4, local shuffle 0.5 (10000 blocks), "
-            "non-linear 0.9, painting 0.9 (in-painting 0.2 / out-painting 0.8)",
+            weights=(0.2, 0.8),
+            prob=0.9,
         ),
-        Schedule(
-            "inpainting",
-            (Step("inpaint", options={"min_boxes": 1, "max_boxes": 5, "continue_prob": 0.95}),),
-            "context-encoder in-painting (Pathak et al. 2016): 1-5 noise boxes",
-        ),
-        Schedule(
-            "context-restoration",
-            (Step("context_restoration"),),
-            "context restoration (Chen et al. 2019): 20 swaps of two non-overlapping axis/8 patches",
-        ),
-        Schedule("nonlinear", (Step("nonlinear"),), "Bezier intensity map alone"),
-        Schedule(
-            "local-shuffle",
-            (Step("local_shuffle", options={"n_blocks": 10000}),),
-            "local pixel shuffling alone (10000 blocks)",
-        ),
-        Schedule("inpaint", (Step("inpaint"),), "one in-painting box alone"),
-        Schedule("outpaint", (Step("outpaint"),), "out-painting with one kept box alone"),
-        Schedule("identity", (), "no corruption: input = target (self-classification alone, auto-encoder baseline)"),
-    )
-}
+    ),
+    description="published Models Genesis composition: flip 0.4, local shuffle 0.5 (10000 blocks), "
+    "non-linear 0.9, painting 0.9 (in-painting 0.2 / out-painting 0.8)",
+)
+register_schedule(
+    name="inpainting",
+    steps=(Step("inpaint", options={"min_boxes": 1, "max_boxes": 5, "continue_prob": 0.95}),),
+    description="context-encoder in-painting (Pathak et al. 2016): 1-5 noise boxes",
+)
+register_schedule(
+    name="context-restoration",
+    steps=(Step("context_restoration"),),
+    description="context restoration (Chen et al. 2019): 20 swaps of two non-overlapping axis/8 patches",
+)
+register_schedule(name="nonlinear", steps=(Step("nonlinear"),), description="Bezier intensity map alone")
+register_schedule(
+    name="local-shuffle",
+    steps=(Step("local_shuffle", options={"n_blocks": 10000}),),
+    description="local pixel shuffling alone (10000 blocks)",
+)
+register_schedule(name="inpaint", steps=(Step("inpaint"),), description="one in-painting box alone")
+register_schedule(name="outpaint", steps=(Step("outpaint"),), description="out-painting with one kept box alone")
+register_schedule(
+    name="identity",
+    steps=(),
+    description="no corruption: input = target (self-classification alone, auto-encoder baseline)",
+)
 
 
 def get_schedule(name: str) -> Schedule:
