@@ -12,7 +12,7 @@ import pytest
 from scipy import stats as sstats
 
 from semgen.finetune.compare import ResultsError, compare, render_markdown, write_report
-from semgen.finetune.data import TaskDataError, crop_centered, discover_task, patient_from_name
+from semgen.finetune.data import TaskDataError, crop_centered, discover_task
 from semgen.finetune.metrics import classification_metrics, overlap_per_class, segmentation_metrics
 from semgen.finetune.splits import SplitError, label_subset, split_patients
 from semgen.finetune.stats import mean_sd, significance_mark, ttest_p
@@ -214,14 +214,6 @@ def _touch(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"")
     return path
-
-
-def test_patient_ids_from_public_dataset_names() -> None:
-    assert patient_from_name(Path("person1_virus_6.jpeg")) == "person1"
-    assert patient_from_name(Path("IM-0023-0001.jpeg")) == "IM-0023"
-    assert patient_from_name(Path("NORMAL2-IM-0381-0001.jpeg")) == "NORMAL2-IM-0381"
-    assert patient_from_name(Path("IM-0011-0001-0002.jpeg")) == "IM-0011"
-    assert patient_from_name(Path("case_07.nii.gz")) == "case_07"
 
 
 def test_class_folders_with_a_given_test_split(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ from semgen.cohort.store import (
 )
 from semgen.io.dicom import read_dicom_series
 from semgen.io.intensity import DEFAULT_CT_WINDOW, DEFAULT_MR_PERCENTILES, normalize_intensity
-from semgen.io.readers import NUMPY_SUFFIXES, read_scan, scan_stem, scan_suffix
+from semgen.io.patients import patient_from_name
+from semgen.io.readers import NUMPY_SUFFIXES, read_scan, scan_suffix
 from semgen.io.scan import Scan, ScanError, resample
 from semgen.io.sources import ScanSource, assign_ids, entry, find_sources
 from semgen.utils.config import config_to_dict, save_config
@@ -113,7 +114,7 @@ def _read(source: ScanSource, settings: _Settings) -> Scan:
         spacing=settings.array_spacing if numpy else None,
         axis_order=settings.array_axes if numpy else None,
     )
-    scan.meta.setdefault("patient", scan_stem(source.path))
+    scan.meta.setdefault("patient", patient_from_name(source.path))
     return scan
 
 

@@ -16,20 +16,21 @@ Layouts (:func:`discover_task` detects which):
 Unpaired files are reported in ``skipped`` (path and reason) and left out; unreadable files
 are reported and left out when they are loaded (:func:`load_samples`). Patients: a CSV
 ``patient`` column, the phantom id, or an id derived from the file name
-(:func:`patient_from_name`), so that splits never share a patient.
+(:func:`semgen.io.patient_from_name`, the rule every stage uses), so that splits never
+share a patient.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from semgen.io.patients import patient_from_name
 from semgen.utils.progress import progress
 
 log = logging.getLogger(__name__)
@@ -108,24 +109,6 @@ def is_image(path: Path) -> bool:
     if path.is_dir():
         return any(p.suffix.lower() == ".dcm" for p in path.iterdir())
     return path.name.lower().endswith(IMAGE_SUFFIXES) or path.suffix.lower() == ".dcm"
-
-
-_PATIENT_RULES = (
-    re.compile(r"^(person\d+)_"),  # person1_virus_6 -> person1
-    re.compile(r"^((?:[A-Za-z]+\d*-)?IM-\d+)-"),  # IM-0023-0001, NORMAL2-IM-0381-0001
-)
-
-
-def patient_from_name(path: Path) -> str:
-    """The patient id in a file name, for the common public-dataset patterns
-    (``person1_virus_6.jpeg`` -> ``person1``; ``IM-0023-0001.jpeg`` -> ``IM-0023``;
-    ``NORMAL2-IM-0381-0001.jpeg`` -> ``NORMAL2-IM-0381``); otherwise the file stem
-    (one patient per file)."""
-    stem = image_stem(path)
-    for rule in _PATIENT_RULES:
-        if m := rule.match(stem):
-            return m.group(1)
-    return stem
 
 
 def _listing(folder: Path, skipped: list[dict]) -> list[Path]:

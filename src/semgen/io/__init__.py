@@ -8,6 +8,7 @@ Bad input raises :class:`ScanError` (a ``ValueError``) naming the file and the p
 
 from semgen.io.dicom import DicomSeries, find_dicom_series, read_dicom_series
 from semgen.io.intensity import DEFAULT_CT_WINDOW, DEFAULT_MR_PERCENTILES, guess_modality, normalize_intensity
+from semgen.io.patients import patient_from_name
 from semgen.io.readers import read_label, read_scan, scan_stem, scan_suffix
 from semgen.io.scan import MODALITIES, Scan, ScanError, canonicalize, resample, write_scan
 from semgen.io.sources import ScanSource, assign_ids, find_sources
@@ -26,6 +27,7 @@ __all__ = [
     "find_sources",
     "guess_modality",
     "normalize_intensity",
+    "patient_from_name",
     "read_dicom_series",
     "read_label",
     "read_scan",
