@@ -68,6 +68,9 @@ def test_2d_classification_end_to_end_via_cli(blobs_2d: Path, tmp_path: Path) ->
     split = json.loads((out / "split.json").read_text())
     # each image is its own patient here; no patient in two splits, every split non-empty
     assert all(split["samples"][s] for s in ("train", "validation", "test"))
+    pred = trial["test_predictions"]  # what DeLong's test needs: every test case's probability and label
+    assert pred["ids"] == split["samples"]["test"] and len(pred["scores"]) == len(pred["targets"]) == len(pred["ids"])
+    assert all(0 <= p <= 1 for p in pred["scores"]) and set(pred["targets"]) <= {0, 1}
     assert (out / "config.yaml").is_file()
     # same seeds -> same results (determinism of split, init and batches)
     again = finetune(FinetuneConfig(data=str(blobs_2d), out=str(tmp_path / "again"), trials=1, epochs=2, width=4,

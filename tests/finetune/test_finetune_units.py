@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from scipy import stats as sstats
 
+from semgen.cli import main
 from semgen.finetune.compare import ResultsError, compare, render_markdown, write_report
 from semgen.finetune.data import TaskDataError, crop_centered, discover_task
 from semgen.finetune.metrics import classification_metrics, overlap_per_class, segmentation_metrics
 from semgen.finetune.splits import SplitError, label_subset, split_patients
-from semgen.finetune.stats import mean_sd, significance_mark, ttest_p
+from semgen.finetune.stats import delong_test, holm, mean_sd, significance_mark, ttest_p
 from semgen.finetune.train import (
     Arrays,
     Evaluator,
@@ -311,6 +312,59 @@ def test_compare_without_fractions_and_with_bad_input(tmp_path: Path) -> None:
     assert "scratch (b)" in render_markdown(report)
     with pytest.raises(ResultsError):
         write_report([tmp_path / "nothing"], tmp_path / "out")
+
+
+def _paired_result(folder: Path, init: str, values: list[float], scores: np.ndarray, targets: np.ndarray) -> Path:
+    """A finetune-like results folder whose trials pair up (seeds, split, subset) with test predictions."""
+    folder.mkdir(parents=True)
+    ids = [f"case{i}" for i in range(len(targets))]
+    trials = [{"trial": i, "seed": 100 + i, "auc": v, "accuracy": v - 0.1} for i, v in enumerate(values)]
+    summary = {"task": "classification", "task_name": "toy", "init_name": init, "label_fraction": 0.5, "kind": "binary",
+               "primary_metric": "auc", "metric_names": ["auc", "accuracy"], "split": {"hash": "abc", "seed": 0},
+               "trials": trials}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "split.json").write_text(json.dumps({"train_patients_used": ["P1", "P2"]}))
+    for i in range(len(values)):
+        pred = {"ids": ids, "scores": (scores + 0.01 * i).tolist(), "targets": targets.tolist()}
+        (folder / "trials").mkdir(exist_ok=True)
+        (folder / "trials" / f"trial_{i}.json").write_text(json.dumps({"trial": i, "test_predictions": pred}))
+    return folder
+
+
+def test_compare_pairs_trials_that_share_split_subset_and_seeds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    targets = (rng.random(30) < 0.5).astype(int)
+    scratch = [0.80, 0.82, 0.79, 0.81, 0.80]
+    sg = [0.84, 0.85, 0.80, 0.86, 0.83]
+    mg = [0.81, 0.80, 0.80, 0.83, 0.80]
+    s_scores, g_scores = rng.random(30), np.clip(targets * 0.5 + rng.random(30) * 0.6, 0, 1)
+    _paired_result(tmp_path / "r" / "a", "scratch", scratch, s_scores, targets)
+    _paired_result(tmp_path / "r" / "b", "sg", sg, g_scores, targets)
+    _paired_result(tmp_path / "r" / "c", "mg", mg, s_scores, targets)
+    assert main(["compare", str(tmp_path / "r"), "--out", str(tmp_path / "report"), "--seed", "3"]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    g = report["groups"][0]
+    assert g["paired"] and g["reference"] == "scratch"
+    rows = {r["init"]: r for r in g["rows"]}
+    p_sg, p_mg = sstats.ttest_rel(sg, scratch).pvalue, sstats.ttest_rel(mg, scratch).pvalue
+    assert rows["sg"]["paired"]["auc"]["p_paired"] == pytest.approx(p_sg)
+    assert rows["sg"]["paired"]["auc"]["p_wilcoxon"] == pytest.approx(sstats.wilcoxon(sg, scratch).pvalue)
+    assert [rows["sg"]["paired"]["auc"]["p_holm"], rows["mg"]["paired"]["auc"]["p_holm"]] == pytest.approx(holm([p_sg, p_mg]))
+    assert rows["sg"]["paired"]["auc"]["diff"] == pytest.approx(np.mean(sg) - np.mean(scratch))
+    lo, hi = rows["sg"]["paired"]["auc"]["ci95"]
+    assert lo < rows["sg"]["paired"]["auc"]["diff"] < hi
+    mean_scores = lambda s: np.mean([s + 0.01 * i for i in range(5)], axis=0)  # noqa: E731
+    assert rows["sg"]["delong"]["p"] == pytest.approx(delong_test(targets, mean_scores(g_scores), mean_scores(s_scores))["p"])
+    assert rows["mg"]["delong"]["p"] == 1.0 and rows["scratch"]["delong"] is None
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "Paired: the trials share" in md and "| scratch | 5 |" in md and "reference" in md
+    # the same results with a different seed list no longer pair up: the unpaired test, said so
+    other = json.loads((tmp_path / "r" / "c" / "summary.json").read_text())
+    other["trials"][0]["seed"] = 7
+    (tmp_path / "r" / "c" / "summary.json").write_text(json.dumps(other))
+    unpaired = write_report([tmp_path / "r"], tmp_path / "report2")
+    assert not unpaired["groups"][0]["paired"]
+    assert "Unpaired:" in (tmp_path / "report2" / "report.md").read_text()
 
 
 # ----------------------------------------------------------------------------- real data layouts

@@ -1,6 +1,6 @@
 """``semgen compare RESULTS... --out REPORT``: mean ± s.d. per initialisation and task,
-t-tests of the best against the others, bar and label-efficiency charts
-(see :mod:`semgen.finetune.compare`)."""
+paired tests against the reference where trials pair up (else t-tests of the best against the
+others), bar and label-efficiency charts (see :mod:`semgen.finetune.compare`)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", nargs="+", help="`semgen finetune` results folders (or folders of them)")
     parser.add_argument("--out", required=True, help="report folder (report.md, report.json, bars.png, label_efficiency.png)")
     parser.add_argument("--welch", action="store_const", const=True,
-                        help="Welch's unequal-variance t-test instead of Student's (the paper's independent two-sample test)")
-    parser.add_argument("--seed", type=int, help="accepted for uniformity; the comparison draws nothing at random")
+                        help="unpaired groups: Welch's unequal-variance t-test instead of Student's (the paper's independent two-sample test)")
+    parser.add_argument("--reference", help="paired groups (same split, label subset and trial seeds): test every "
+                        "initialisation against this one (default scratch; the best when it is absent)")
+    parser.add_argument("--seed", type=int, help="seed of the bootstrap confidence intervals (default 0)")
     parser.add_argument("--config", help="YAML file of options (flags override it)")
 
 
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from semgen.utils.config import config_from_args, save_config
 
     cfg = config_from_args(CompareConfig, args)
-    report = write_report(cfg.results, cfg.out, equal_var=not cfg.welch)
+    report = write_report(cfg.results, cfg.out, equal_var=not cfg.welch, reference=cfg.reference, seed=cfg.seed)
     save_config(cfg, Path(cfg.out) / "config.yaml")
     n_rows = sum(len(g["rows"]) for g in report["groups"])
     best = "; ".join(

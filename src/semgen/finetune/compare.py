@@ -1,7 +1,15 @@
 """Compare fine-tuning results (``semgen compare``): mean ± s.d. per initialisation and
-task, the independent two-sample t-test of the best against each other initialisation
-(paper Sec. 3 and Table 2), a bar chart with error bars and significance marks (Fig. 2
-style) and, when one task was run at several label fractions, a label-efficiency plot.
+task, a bar chart with error bars and significance marks (Fig. 2 style) and, when one task
+was run at several label fractions, a label-efficiency plot.
+
+Tests: where the trials of a group pair up (every result was tested on the same split with
+the same label subset, and trial i used the same seed everywhere, as ``semgen finetune``
+with equal ``--split-seed``/``--split`` and ``--seed`` does), each initialisation is compared
+with the reference (``--reference``, default scratch; the best when the reference is not in
+the group) by the paired statistics of :func:`semgen.finetune.stats.paired_comparison`,
+Holm-corrected across the group's rows, plus DeLong's test of the pooled test AUCs for
+binary classification. Unpaired groups keep the paper's test (Sec. 3, Table 2): the
+independent two-sample t-test of the best against each other initialisation, and say so.
 
 Input: result folders written by ``semgen finetune`` (each holds ``summary.json``), or
 folders whose sub-folders are such result folders. Results are grouped by task and
@@ -16,12 +24,26 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from semgen.finetune.stats import ALPHA, MARKS, mean_sd, nan_to_none, significance_mark, ttest_p
+from semgen.finetune.stats import (
+    ALPHA,
+    MARKS,
+    holm,
+    mean_sd,
+    nan_to_none,
+    paired_comparison,
+    pooled_delong,
+    significance_mark,
+    ttest_p,
+)
 from semgen.utils.io import atomic_write, read_json, write_json
 
 log = logging.getLogger(__name__)
 
 SUMMARY = "summary.json"
+PAIRED_TEST = ("paired t-test (two-sided) of each initialisation against the reference, Holm-corrected across the "
+               "table; Wilcoxon signed-rank p; mean paired difference with a bootstrap 95 % CI (expanded percentile); "
+               "smallest difference detectable at 80 % power (paired t, alpha 0.05, observed s.d. of the differences); "
+               "DeLong's test of the trial-averaged test AUCs (binary classification)")
 
 
 class ResultsError(ValueError):
@@ -52,14 +74,63 @@ def load_summary(path: Path) -> dict:
     if missing:
         raise ResultsError(f"{path}: not a semgen finetune summary (missing {', '.join(missing)})")
     summary["_path"] = str(path.parent)
+    split = path.parent / "split.json"
+    summary["_subset"] = read_json(split).get("train_patients_used") if split.is_file() else None
     return summary
 
 
-def compare(summaries: Sequence[dict], *, equal_var: bool = True) -> dict:
+def _trial_predictions(summary: dict) -> list[dict] | None:
+    """The ``test_predictions`` of every trial (from ``trials/trial_<i>.json`` beside the
+    summary), or None when a trial file or its predictions are missing."""
+    out = []
+    for t in summary["trials"]:
+        path = Path(summary.get("_path", "")) / "trials" / f"trial_{t.get('trial')}.json"
+        pred = read_json(path).get("test_predictions") if path.is_file() else None
+        if not pred:
+            return None
+        out.append(pred)
+    return out
+
+
+def pairs_up(members: Sequence[dict]) -> bool:
+    """True when the results' trials pair up: same split hash, same label subset (from
+    ``split.json``; the split seed when that file is absent), and the same trial seeds in
+    the same order, with at least 2 trials."""
+    def key(m: dict) -> tuple:
+        split = m.get("split", {})
+        seeds = tuple(t.get("seed") for t in m["trials"])
+        subset = tuple(m["_subset"]) if m.get("_subset") is not None else ("seed", split.get("seed"))
+        return split.get("hash"), subset, seeds
+
+    keys = {key(m) for m in members}
+    seeds = next(iter(keys))[2]
+    return len(keys) == 1 and len(seeds) >= 2 and None not in seeds and len(set(seeds)) == len(seeds)
+
+
+def add_paired_tests(rows: list[dict], reference: str, metrics: Sequence[str], *, seed: int = 0) -> None:
+    """Fill ``row["paired"][metric]`` (:func:`paired_comparison` against the ``reference``
+    row, plus ``p_holm``: Holm across the rows of this table) for every row but the
+    reference, and ``row["p_value"]``/``row["mark"]`` from the Holm-adjusted p."""
+    ref = next(r for r in rows if r["init"] == reference)
+    others = [r for r in rows if r is not ref]
+    for k in metrics:
+        for r in others:
+            r.setdefault("paired", {})[k] = paired_comparison(r["values"][k], ref["values"][k], seed=seed)
+        for r, p in zip(others, holm([r["paired"][k]["p_paired"] for r in others])):
+            r["paired"][k]["p_holm"] = p
+    for r in rows:
+        r["p_value"] = {k: math.nan if r is ref else r["paired"][k]["p_holm"] for k in metrics}
+        r["mark"] = {k: "" if r is ref else significance_mark(r["p_value"][k]) for k in metrics}
+
+
+def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str = "scratch", seed: int = 0) -> dict:
     """The comparison as a JSON-ready dict: ``groups`` (one per task and label fraction:
-    rows of mean, s.d., n, values, p-value and mark vs the best, per metric) and
+    rows of mean, s.d., n, values, p-value and mark per metric; ``paired`` says which test
+    was run: paired groups name their ``reference`` and give each other row ``paired``
+    statistics per metric and, for binary classification with stored test predictions,
+    ``delong``; unpaired groups test the best against each other row) and
     ``label_efficiency`` (per task with several fractions: mean/s.d. of the primary
-    metric per initialisation and fraction)."""
+    metric per initialisation and fraction). ``seed`` seeds the bootstrap intervals."""
     groups: dict[tuple[str, float], list[dict]] = {}
     for s in summaries:
         groups.setdefault((s["task_name"], float(s.get("label_fraction", 1.0))), []).append(s)
@@ -88,13 +159,25 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True) -> dict:
         for k in metrics:
             ranked = [r for r in rows if not math.isnan(r["mean"][k])]
             best[k] = max(ranked, key=lambda r: r["mean"][k])["init"] if ranked else None
-        for r in rows:
-            r["p_value"], r["mark"] = {}, {}
-            for k in metrics:
-                ref = next((b for b in rows if b["init"] == best[k]), None)
-                p = math.nan if ref is None or ref is r else ttest_p(ref["values"][k], r["values"][k], equal_var=equal_var)
-                r["p_value"][k] = p
-                r["mark"][k] = "" if ref is r else significance_mark(p)
+        is_paired = len(rows) > 1 and pairs_up(members)
+        ref_name = None
+        if is_paired:
+            ref_name = reference if reference in labels else best[primary]
+            add_paired_tests(rows, ref_name, metrics, seed=seed)
+            ref_member = members[labels.index(ref_name)]
+            binary = members[0].get("kind") == "binary" and primary == "auc"
+            ref_preds = _trial_predictions(ref_member) if binary else None
+            for r, m in zip(rows, members):
+                preds = _trial_predictions(m) if ref_preds and r["init"] != ref_name else None
+                r["delong"] = pooled_delong(preds, ref_preds) if preds else None
+        else:
+            for r in rows:
+                r["p_value"], r["mark"] = {}, {}
+                for k in metrics:
+                    ref = next((b for b in rows if b["init"] == best[k]), None)
+                    p = math.nan if ref is None or ref is r else ttest_p(ref["values"][k], r["values"][k], equal_var=equal_var)
+                    r["p_value"][k] = p
+                    r["mark"][k] = "" if ref is r else significance_mark(p)
         hashes = {m.get("split", {}).get("hash") for m in members}
         if len(hashes) > 1:
             log.warning("%s at label fraction %g: results were tested on different splits; "
@@ -107,6 +190,8 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True) -> dict:
                 "primary_metric": primary,
                 "metrics": metrics,
                 "same_test_split": len(hashes) == 1,
+                "paired": is_paired,
+                "reference": ref_name,
                 "best": best,
                 "rows": rows,
             }
@@ -129,6 +214,7 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True) -> dict:
         efficiency.append({"task_name": task_name, "primary_metric": primary, "series": series})
     return {
         "test": f"independent two-sample t-test, two-sided, {'equal variances (Student)' if equal_var else 'unequal variances (Welch)'}; best vs each other",
+        "paired_test": PAIRED_TEST,
         "alpha": ALPHA,
         "marks": {mark: level for level, mark in MARKS},
         "groups": out_groups,
@@ -136,14 +222,41 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True) -> dict:
     }
 
 
-def _pct(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{100 * x:.2f}"
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.2f}"
+
+
+def _p(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:.3g}"
+
+
+def paired_cells(stat: dict | None, delong: dict | None = None) -> list[str]:
+    """Markdown cells of one row's paired statistics (in points = % units): difference
+    [95 % CI], paired-t p, Wilcoxon p, Holm-adjusted p with its mark, detectable difference,
+    DeLong p (``-`` where not computed); all ``-`` for the reference row (``stat`` None)."""
+    if stat is None:
+        return ["reference", "-", "-", "-", "-", "-"]
+    lo, hi = stat["ci95"]
+    mark = significance_mark(stat["p_holm"]).replace("*", "\\*")
+    return [
+        f"{'+' if stat['diff'] > 0 else ''}{_pct(stat['diff'])} [{_pct(lo)}, {_pct(hi)}]",
+        _p(stat["p_paired"]),
+        _p(stat["p_wilcoxon"]),
+        f"{_p(stat['p_holm'])} {mark}",
+        _pct(stat["detectable_diff"]),
+        "-" if delong is None else _p(delong["p"]),
+    ]
+
+
+PAIRED_HEADER = "diff (points) [95 % CI] | p paired t | p Wilcoxon | p Holm | detectable (points) | p DeLong"
 
 
 def render_markdown(report: dict) -> str:
     """The comparison as Markdown: one table per task and label fraction, values in %
-    (mean ± s.d. (n)), best bold, p-value of the best vs each row on the primary metric."""
-    lines = ["# Fine-tuning comparison", "", f"Statistics: {report['test']}. "
+    (mean ± s.d. (n)), best bold; paired groups add each row's paired statistics against
+    the reference on the primary metric, unpaired groups the p-value of the best vs each row."""
+    lines = ["# Fine-tuning comparison", "", f"Paired groups: {report['paired_test']}.", "",
+             f"Unpaired groups: {report['test']}. "
              "Marks: " + ", ".join(f"{m} p < {lv:g}" for m, lv in report["marks"].items()) + ", n.s. otherwise.", ""]
     for g in report["groups"]:
         primary = g["primary_metric"]
@@ -151,29 +264,40 @@ def render_markdown(report: dict) -> str:
         lines += [f"## {g['task_name']} ({g['task']}), label fraction {g['label_fraction']:g}", ""]
         if not g["same_test_split"]:
             lines += ["**Warning:** these results were not tested on the same split; the t-tests are not paired on one test set.", ""]
-        lines.append("| initialisation | n | " + " | ".join(f"{m} (%)" for m in metrics) + f" | p vs best ({primary}) |")
-        lines.append("|---|---|" + "---|" * len(metrics) + "---|")
+        if g["paired"]:
+            lines += [f"Paired: the trials share the split, label subset and seeds; {primary} against **{g['reference']}**.", ""]
+            tail, sep = f" | {PAIRED_HEADER} |", "---|" * 6
+        else:
+            lines += ["Unpaired: the trials do not share the split, label subset and seeds; independent t-test against the best.", ""]
+            tail, sep = f" | p vs best ({primary}) |", "---|"
+        lines.append("| initialisation | n | " + " | ".join(f"{m} (%)" for m in metrics) + tail)
+        lines.append("|---|---|" + "---|" * len(metrics) + sep)
         for r in g["rows"]:
             cells = []
             for m in metrics:
                 cell = f"{_pct(r['mean'][m])} ± {_pct(r['std'][m])}"
                 cells.append(f"**{cell}**" if g["best"][m] == r["init"] else cell)
-            p = r["p_value"][primary]
-            ptxt = "best" if g["best"][primary] == r["init"] else ("n/a" if math.isnan(p) else f"{p:.3g} {r['mark'][primary]}".replace("*", "\\*"))
-            lines.append(f"| {r['init']} | {r['n']} | " + " | ".join(cells) + f" | {ptxt} |")
+            if g["paired"]:
+                extra = paired_cells(r.get("paired", {}).get(primary), r.get("delong"))
+            else:
+                p = r["p_value"][primary]
+                extra = ["best" if g["best"][primary] == r["init"] else ("n/a" if math.isnan(p) else f"{p:.3g} {r['mark'][primary]}".replace("*", "\\*"))]
+            lines.append(f"| {r['init']} | {r['n']} | " + " | ".join(cells + extra) + " |")
         lines.append("")
     return "\n".join(lines)
 
 
-def write_report(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, equal_var: bool = True) -> dict:
-    """Compare the results in ``paths`` and write ``OUT/report.md``, ``OUT/report.json``,
+def write_report(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, equal_var: bool = True,
+                 reference: str = "scratch", seed: int = 0) -> dict:
+    """Compare the results in ``paths`` (paired against ``reference`` where the trials pair
+    up) and write ``OUT/report.md``, ``OUT/report.json``,
     ``OUT/bars.png`` and, when a task has several label fractions, ``OUT/label_efficiency.png``.
     Returns the report dict (with ``files``: the paths written)."""
     from semgen.viz.results import plot_bars, plot_label_efficiency
 
     out = Path(out)
     summaries = [load_summary(p) for p in find_summaries(paths)]
-    report = compare(summaries, equal_var=equal_var)
+    report = compare(summaries, equal_var=equal_var, reference=reference, seed=seed)
     files = [out / "report.md", out / "report.json", out / "bars.png"]
     plot_bars(report["groups"], files[2])
     if report["label_efficiency"]:

@@ -219,18 +219,26 @@ class Evaluator:
         self.task, self.kind, self.label_names, self.settings = task, kind, label_names, settings
 
     @torch.no_grad()
+    def classify(self, model: nn.Module, data: Arrays) -> tuple[float, dict[str, float], np.ndarray]:
+        """Classification: (mean loss, metrics, scores) with ``scores`` the probabilities,
+        (N,) for binary, (N, K) otherwise; the model is left in eval mode."""
+        model.eval()
+        logits = []
+        for i in range(0, len(data.ids), self.settings.batch_size):
+            with _fast_context(self.settings):
+                logits.append(model(data.images[i : i + self.settings.batch_size].to(self.settings.device)).float().cpu())
+        all_logits = torch.cat(logits)
+        loss = float(classification_loss(all_logits, data.targets, self.kind))
+        scores = _scores(all_logits, self.kind)
+        return loss, classification_metrics(scores, data.targets.numpy(), kind=self.kind), scores
+
+    @torch.no_grad()
     def __call__(self, model: nn.Module, data: Arrays) -> tuple[float, dict[str, float]]:
         """(mean loss, metrics) of ``model`` on ``data``; the model is left in eval mode."""
+        if self.task == "classification":
+            return self.classify(model, data)[:2]
         model.eval()
         dev = self.settings.device
-        if self.task == "classification":
-            logits = []
-            for i in range(0, len(data.ids), self.settings.batch_size):
-                with _fast_context(self.settings):
-                    logits.append(model(data.images[i : i + self.settings.batch_size].to(dev)).float().cpu())
-            all_logits = torch.cat(logits)
-            loss = float(classification_loss(all_logits, data.targets, self.kind))
-            return loss, classification_metrics(_scores(all_logits, self.kind), data.targets.numpy(), kind=self.kind)
 
         def predict(x: torch.Tensor) -> torch.Tensor:
             with _fast_context(self.settings):
@@ -269,8 +277,10 @@ def train_trial(
 
     ``seed`` drives batch order and patch positions (a NumPy generator; model initialisation
     is the caller's). Returns ``{"curves": {epoch, train_loss, val_loss, val_<primary>, lr},
-    "test": metrics, "best_epoch", "epochs_run", "time_s", "skipped_steps"}`` (optimiser steps
-    skipped for a non-finite loss or gradient); the model holds the best weights.
+    "test": metrics, "test_predictions", "best_epoch", "epochs_run", "time_s", "skipped_steps"}``
+    (optimiser steps skipped for a non-finite loss or gradient; ``test_predictions`` holds the
+    test ``ids``, ``scores`` (probabilities) and ``targets`` for classification, None for
+    segmentation); the model holds the best weights.
     """
     dev = settings.device
     rng = np.random.default_rng(seed)
@@ -330,10 +340,17 @@ def train_trial(
         log.warning("%s: skipped %d optimiser step(s) with a non-finite loss or gradient "
                     "(SEMGEN_FAST=0 turns the bf16 fast path off)", desc, skipped_steps)
     model.load_state_dict(best[2])
-    _, test_metrics = evaluate(model, splits["test"])
+    test = splits["test"]
+    predictions = None
+    if task == "classification":
+        _, test_metrics, scores = evaluate.classify(model, test)
+        predictions = {"ids": test.ids, "scores": scores.tolist(), "targets": test.targets.tolist()}
+    else:
+        _, test_metrics = evaluate(model, test)
     return {
         "curves": curves,
         "test": test_metrics,
+        "test_predictions": predictions,
         "best_epoch": best[1],
         "epochs_run": len(curves["epoch"]),
         "time_s": round(time.perf_counter() - start, 2),

@@ -27,8 +27,9 @@ def _figure(ncols: int, width: float, height: float):
 
 def plot_bars(groups: Sequence[dict], path: str | os.PathLike) -> None:
     """One panel per task and label fraction: a bar per initialisation (mean of the primary
-    metric, error bar = s.d.), the best hatched, and each other bar marked with its
-    t-test result against the best (``*``, ``**``, ``***`` or ``n.s.``). Writes a PNG."""
+    metric, error bar = s.d.), the best (paired groups: the reference) hatched, and each other
+    bar marked with its test result against it (``*``, ``**``, ``***`` or ``n.s.``; paired
+    groups: the Holm-adjusted paired t-test). Writes a PNG."""
     plt, fig, axes = _figure(max(1, len(groups)), max(3.0, 0.9 * max((len(g["rows"]) for g in groups), default=1) + 1.5), 4.0)
     cmap = plt.get_cmap("tab10")
     for ax, g in zip(axes, groups):
@@ -38,10 +39,11 @@ def plot_bars(groups: Sequence[dict], path: str | os.PathLike) -> None:
         sds = [100 * r["std"][m] if not math.isnan(r["std"][m]) else 0.0 for r in g["rows"]]
         bars = ax.bar(range(len(names)), means, yerr=sds, capsize=4, color=[cmap(i % 10) for i in range(len(names))])
         top = max((mu + sd for mu, sd in zip(means, sds)), default=1.0)
+        ref, ref_label = (g["reference"], "ref") if g.get("paired") else (g["best"][m], "best")
         for bar, r, mu, sd in zip(bars, g["rows"], means, sds):
-            if r["init"] == g["best"][m]:
+            if r["init"] == ref:
                 bar.set_hatch("//")
-                label = "best"
+                label = ref_label
             else:
                 label = r["mark"][m]
             ax.text(bar.get_x() + bar.get_width() / 2, mu + sd + 0.02 * top, label, ha="center", va="bottom", fontsize=9)
