@@ -33,12 +33,9 @@ from semgen.cohort.store import (
     store_arrays,
     write_manifest,
 )
-from semgen.io.dicom import read_dicom_series
 from semgen.io.intensity import DEFAULT_CT_WINDOW, DEFAULT_MR_PERCENTILES, normalize_intensity
-from semgen.io.patients import patient_from_name
-from semgen.io.readers import NUMPY_SUFFIXES, read_scan, scan_suffix
-from semgen.io.scan import Scan, ScanError, resample
-from semgen.io.sources import ScanSource, assign_ids, entry, find_sources
+from semgen.io.scan import ScanError, resample
+from semgen.io.sources import ScanSource, assign_ids, entry, find_sources, read_source
 from semgen.utils.config import config_to_dict, save_config
 from semgen.utils.io import write_json
 from semgen.utils.progress import progress
@@ -102,22 +99,6 @@ class _Settings:
     expected_ndim: int | None
 
 
-def _read(source: ScanSource, settings: _Settings) -> Scan:
-    if source.kind == "dicom":
-        scan = read_dicom_series(source.files, source.path, modality=settings.modality)
-        scan.meta["patient"] = scan.meta.get("patient") or source.patient or source.name
-        return scan
-    numpy = scan_suffix(source.path) in NUMPY_SUFFIXES
-    scan = read_scan(
-        source.path,
-        modality=settings.modality,
-        spacing=settings.array_spacing if numpy else None,
-        axis_order=settings.array_axes if numpy else None,
-    )
-    scan.meta.setdefault("patient", patient_from_name(source.path))
-    return scan
-
-
 def prepare_one(source: ScanSource, scan_id: str, settings: _Settings) -> dict[str, Any]:
     """Prepare one source into the cohort. Never raises: returns ``{"status": "ok" | "skipped"
     | "failed", "entry": {"path", "id", "reason"}, "record": ScanRecord | None}``."""
@@ -126,7 +107,7 @@ def prepare_one(source: ScanSource, scan_id: str, settings: _Settings) -> dict[s
         return {"status": status, "entry": entry(source.path, reason, scan_id), "record": record}
 
     try:
-        scan = _read(source, settings)
+        scan = read_source(source, settings.modality, settings.array_spacing, settings.array_axes)
         if settings.expected_ndim is not None and scan.ndim != settings.expected_ndim:
             return outcome("skipped", f"{scan.ndim}D scan, but the cohort is {settings.expected_ndim}D")
         if settings.spacing is not None:

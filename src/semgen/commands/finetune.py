@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patches-per-volume", type=int, help="3D segmentation: random patches per training volume per epoch (default 2)")
     parser.add_argument("--val-patches", type=int, help="3D segmentation: validate each epoch on N fixed patches per "
                         "volume instead of whole volumes (faster; default 0 = whole volumes; the test is always whole)")
+    parser.add_argument("--trial", type=int, help="save this trial (0-based) as OUT/model.safetensors for `semgen "
+                        "predict` (default: the trial with the best validation score)")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
     parser.add_argument("--config", help="YAML file of options (flags override it)")
 
@@ -73,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['label_fraction']:g}) for {len(summary['trials'])} trial(s) on {summary['split']['samples']} "
         f"samples ({len(summary['skipped'])} skipped): test {primary} = "
         f"{'n/a' if mean is None else f'{mean:.4f}'}{'' if sd is None else f' ± {sd:.4f}'}. Wrote "
-        f"{out / 'summary.json'}, {out / 'split.json'}, {out / 'trials'}/trial_*.json and {out / 'config.yaml'}; "
-        f"compare initialisations with `semgen compare {out} OTHER_RESULTS... --out REPORT`."
+        f"{out / 'summary.json'}, {out / 'split.json'}, {out / 'trials'}/trial_*.json, {out / 'config.yaml'} and "
+        f"{out / 'model.safetensors'} (trial {summary['model']['trial']}, {summary['model']['selected_by']}; apply it "
+        f"with `semgen predict {out} SCANS... --out PREDICTIONS`); compare initialisations with `semgen compare {out} OTHER_RESULTS... --out REPORT`."
     )
     return 0

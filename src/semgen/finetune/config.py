@@ -43,6 +43,7 @@ class FinetuneConfig:
     overlap: float = 0.5  # sliding-window overlap for whole-volume prediction
     val_patches: int = 0  # 3D segmentation: validate each epoch on N fixed patches per volume (0: whole volumes)
     device: str = "auto"
+    trial: int | None = None  # the trial saved as model.safetensors (default: the best on validation)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from semgen.finetune.data import RECIPES, Geometry, Loaded, TaskData, TaskDataEr
 from semgen.finetune.splits import SplitError, label_subset, split_hash, split_patients
 from semgen.finetune.stats import mean_sd, nan_to_none
 from semgen.finetune.train import Arrays, TrainSettings, train_trial, validation_patches
+from semgen.models.checkpoint import save_checkpoint
 from semgen.utils.config import config_to_dict, save_config
 from semgen.utils.io import read_json, write_json
 from semgen.utils.seeding import derive_seed
@@ -211,6 +212,8 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         raise ValueError(f"--trials must be at least 1, got {cfg.trials}")
     if cfg.val_patches < 0:
         raise ValueError(f"--val-patches must be 0 (whole volumes) or more, got {cfg.val_patches}")
+    if cfg.trial is not None and not 0 <= cfg.trial < cfg.trials:
+        raise ValueError(f"--trial must be one of the trials 0..{cfg.trials - 1}, got {cfg.trial}")
     data = discover_task(cfg.data, task=cfg.task, recipe=cfg.recipe)
     init = resolve_init(cfg.init, cfg.name)
     spatial_dims = _spatial_dims(cfg, data, init)
@@ -227,6 +230,7 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         kind = "multilabel" if data.multilabel else ("binary" if len(data.class_names) == 2 else "multiclass")
         n_outputs = 1 if kind == "binary" else len(data.class_names)
         label_names: dict[int, str] = {}
+        label_values = None
         primary, lut = "auc", None
         metric_names = ["auc", "accuracy"]
     else:
@@ -236,6 +240,7 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         for i, v in enumerate(sorted(values), start=1):
             lut[v] = i
         label_names = {i: values[v] for i, v in enumerate(sorted(values), start=1)}
+        label_values = [0, *sorted(values)]  # class index -> label value in the task's label maps
         n_outputs = len(label_names) + 1
         primary = "iou_mean"
         metric_names = ["iou_mean", "dice_mean", *[f"{m}_{n}" for n in label_names.values() for m in ("iou", "dice")]]
@@ -276,6 +281,7 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     settings = TrainSettings(cfg.epochs, cfg.patience, cfg.batch_size, cfg.lr, geometry.patch, cfg.patches_per_volume,
                              cfg.foreground_fraction, cfg.overlap, device)
     trials, init_report = [], None
+    chosen: tuple[float, int, dict[str, torch.Tensor]] | None = None  # (validation score, trial, weights)
     for i in range(cfg.trials):
         seed = derive_seed(cfg.seed, "trial", i)
         model, report = build_model(data.task, n_outputs, geometry, init, cfg.width, device, seed)
@@ -291,9 +297,32 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         log.info("trial %d: test %s = %.4f (best epoch %d of %d, %.1f s)", i, primary, result["test"][primary],
                  result["best_epoch"], result["epochs_run"], result["time_s"])
         trials.append({"trial": i, "seed": seed, **{m: result["test"].get(m, math.nan) for m in metric_names}})
+        score = result["curves"][f"val_{primary}"][result["best_epoch"] - 1]
+        score = -math.inf if score is None or math.isnan(score) else float(score)
+        if (i == cfg.trial) or (cfg.trial is None and (chosen is None or score > chosen[0])):
+            chosen = (score, i, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
 
     stats = {m: mean_sd([t[m] for t in trials]) for m in metric_names}
     task_name = data.recipe or f"{Path(cfg.data).name}-{data.task}"
+    selected_by = "chosen with --trial" if cfg.trial is not None else f"best validation {primary}"
+    model.load_state_dict(chosen[2])
+    save_checkpoint(out / "model.safetensors", model, {
+        "patch_size": list(geometry.patch),
+        "spacing": list(geometry.spacing) if geometry.spacing else None,
+        "intensity_window": geometry.window,
+        "method": init.metadata.get("method") or init.kind,
+        "manifest_hash": init.metadata.get("manifest_hash"),
+        "extra": {
+            "stage": "finetune", "task": data.task, "task_name": task_name, "kind": kind, "modality": geometry.modality,
+            "class_names": data.class_names if data.task == "classification" else None,
+            "label_values": label_values,
+            "label_names": {str(k): v for k, v in label_names.items()} if label_names else None,
+            "overlap": cfg.overlap, "resample": bool(geometry.spacing), "init": init.name,
+            "trial": chosen[1], "selected_by": selected_by, "validation_score": chosen[0],
+            "test": next(t for t in trials if t["trial"] == chosen[1]),
+            "samples": counts, "skipped": len(skipped),
+        },
+    })
     summary = {
         "task": data.task,
         "task_name": task_name,
@@ -314,6 +343,7 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
                      "modality": geometry.modality, "window": geometry.window},
         "split": {"seed": cfg.split_seed, "hash": split_doc["hash"], "samples": counts},
         "skipped": skipped,
+        "model": {"path": str(out / "model.safetensors"), "trial": chosen[1], "selected_by": selected_by},
         "trials": trials,
         "mean": {m: s[0] for m, s in stats.items()},
         "std": {m: s[1] for m, s in stats.items()},

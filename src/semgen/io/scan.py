@@ -46,7 +46,9 @@ class Scan:
     "CT", "MR", "XR" or "OT". ``meta`` holds what else is known: ``patient``,
     ``modality_source`` (how the modality was decided), ``direction`` (row-major
     direction cosines after canonicalisation, identity unless oblique),
-    ``orientation`` and ``source_orientation`` (e.g. "RAS"), DICOM ``series_uid``...
+    ``orientation`` and ``source_orientation`` (e.g. "RAS"), ``source_geometry`` (the grid
+    the file stores: ``size``, ``spacing``, ``origin``, ``direction``; see
+    :func:`to_source_geometry`), DICOM ``series_uid``...
     """
 
     array: np.ndarray
@@ -103,6 +105,12 @@ def scan_from_image(image: sitk.Image, source: str, modality: str, meta: dict[st
     """A :class:`Scan` from a scalar SimpleITK image (any direction): canonical float32 array."""
     dim = image.GetDimension()
     source_orientation = orientation_code(np.array(image.GetDirection()).reshape(dim, dim))
+    source_geometry = {
+        "size": [int(n) for n in image.GetSize()],
+        "spacing": [float(s) for s in image.GetSpacing()],
+        "origin": [float(o) for o in image.GetOrigin()],
+        "direction": [float(d) for d in image.GetDirection()],
+    }
     image = canonicalize(image)
     direction = np.array(image.GetDirection()).reshape(dim, dim)
     oblique = obliquity_degrees(direction)
@@ -113,6 +121,7 @@ def scan_from_image(image: sitk.Image, source: str, modality: str, meta: dict[st
         "direction": tuple(float(v) for v in direction.ravel()),
         "orientation": orientation,
         "source_orientation": source_orientation,
+        "source_geometry": source_geometry,
         **(meta or {}),
     }
     return Scan(
@@ -143,6 +152,21 @@ def image_from_array(
 
 def _image_from_scan(scan: Scan) -> sitk.Image:
     return image_from_array(scan.array, scan.spacing, scan.origin, scan.meta.get("direction"))
+
+
+def to_source_geometry(array: np.ndarray, scan: Scan) -> sitk.Image:
+    """A canonical (X, Y[, Z]) array on ``scan``'s grid (e.g. a label map predicted on it) as a
+    SimpleITK image on the grid of the file ``scan`` was read from: the canonical permutation
+    and flips undone exactly (nearest-neighbour lookup at coinciding voxel centres, so no
+    value changes), with the file's size, spacing, origin and direction. The dtype is kept."""
+    if tuple(array.shape) != scan.shape:
+        raise ValueError(f"{scan.source}: array shape {tuple(array.shape)} differs from the scan's {scan.shape}")
+    grid = scan.meta.get("source_geometry")
+    if grid is None:
+        raise ValueError(f"{scan.source}: the scan does not record the grid it was read from")
+    image = _image_from_scan(dataclasses.replace(scan, array=array))
+    return sitk.Resample(image, [int(n) for n in grid["size"]], sitk.Transform(), sitk.sitkNearestNeighbor,
+                         grid["origin"], grid["spacing"], grid["direction"], 0, image.GetPixelID())
 
 
 def resampled_size(shape: tuple[int, ...], spacing: tuple[float, ...], target: tuple[float, ...]) -> tuple[int, ...]:

@@ -20,16 +20,19 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from semgen.io.dicom import DICOM_MODALITIES, find_dicom_series
+from semgen.io.dicom import DICOM_MODALITIES, find_dicom_series, read_dicom_series
+from semgen.io.patients import patient_from_name
 from semgen.io.readers import (
     DICOM_SUFFIXES,
     ITK_SUFFIXES,
     NUMPY_SUFFIXES,
     PICTURE_SUFFIXES,
     is_dicom_file,
+    read_scan,
     scan_stem,
     scan_suffix,
 )
+from semgen.io.scan import Scan
 
 # file stems naming a label map or mask ("case_seg", "chest_ct_labels", "mask-01")
 LABEL_NAME = re.compile(r"(?:^|[_.-])(?:labels?|seg|segmentations?|masks?)(?:$|[_.-])", re.IGNORECASE)
@@ -210,3 +213,28 @@ def assign_ids(sources: list[ScanSource], reserved: Mapping[tuple[str, str], str
     for s in pending:
         ids[s.key] = f"{s.name}_{hashlib.sha1('|'.join(s.key).encode()).hexdigest()[:8]}"
     return [ids[s.key] for s in sources]
+
+
+def read_source(
+    source: ScanSource,
+    modality: str | None = None,
+    array_spacing: tuple[float, ...] | None = None,
+    array_axes: str | None = None,
+) -> Scan:
+    """Read one found source (a file or a DICOM series) into a canonical :class:`Scan`, with
+    ``meta["patient"]`` set (DICOM tag, else the series folder, else
+    :func:`~semgen.io.patients.patient_from_name`). ``array_spacing``
+    and ``array_axes`` declare the geometry of NumPy inputs. Raises ``ScanError``."""
+    if source.kind == "dicom":
+        scan = read_dicom_series(source.files, source.path, modality=modality)
+        scan.meta["patient"] = scan.meta.get("patient") or source.patient or source.name
+        return scan
+    numpy = scan_suffix(source.path) in NUMPY_SUFFIXES
+    scan = read_scan(
+        source.path,
+        modality=modality,
+        spacing=array_spacing if numpy else None,
+        axis_order=array_axes if numpy else None,
+    )
+    scan.meta.setdefault("patient", patient_from_name(source.path))
+    return scan
