@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +15,9 @@ import SimpleITK as sitk
 from PIL import Image
 
 from semgen.cli import main
-from semgen.cohort import Cohort, CohortError, PrepareConfig, prepare
+from semgen.cohort import Cohort, PrepareConfig, prepare
 from semgen.cohort.prepare import ALREADY_PREPARED
+from semgen.stage import LOCK_FILE, ConfigError, FolderClaimError, FolderInUseError
 
 
 def _write(path: Path, array_xyz: np.ndarray, spacing=(0.8, 0.8, 2.0)) -> Path:
@@ -66,14 +70,14 @@ def test_prepare_mixed_folder(messy: Path, tmp_path: Path) -> None:
     report = prepare(
         PrepareConfig(inputs=(str(messy),), out=str(out), workers=1, array_spacing=(0.8, 0.8, 2.0), array_axes="zyx")
     )
-    assert sorted(e["id"] for e in report["ok"]) == ["chest", "head", "vol"]
-    failed = _reasons(report["failed"])
+    assert sorted(e["id"] for e in report.ok) == ["chest", "head", "vol"]
+    failed = _reasons(report.failed)
     assert set(failed) == {"truncated.nii.gz", "junk.nii", "nan.mha", "one_slice.nii.gz", "four_d.nii.gz"}
     assert failed["nan.mha"] == "1 voxels are NaN or infinite"
     assert "single-slice" in failed["one_slice.nii.gz"] and "4D image" in failed["four_d.nii.gz"]
     assert all("\n" not in r for r in failed.values())
-    assert set(_reasons(report["skipped"])) == {"labels", "notes.txt", "empty"}
-    assert json.loads((out / "report.json").read_text())["failed"] == report["failed"]
+    assert set(_reasons(report.skipped)) == {"labels", "notes.txt", "empty"}
+    assert json.loads((out / "report.json").read_text())["failed"] == report.failed
     cohort = Cohort(out)
     assert cohort.ids == ["chest", "head", "vol"] and cohort.spatial_dims == 3
     assert cohort["chest"].modality == "CT" and cohort["head"].modality == "MR"
@@ -96,17 +100,17 @@ def test_resume_skips_finished_scans_and_guards_options(messy: Path, tmp_path: P
     prepare(cfg)
     before = {p.name: p.stat().st_mtime_ns for p in (out / "arrays").iterdir()}
     again = prepare(cfg)
-    assert again["ok"] == [] and again["counts"]["already_prepared"] == 2
-    assert {e["reason"] for e in again["skipped"] if e["id"]} == {ALREADY_PREPARED}
+    assert again.ok == [] and again.already_prepared == 2
+    assert {e["reason"] for e in again.skipped if e["id"]} == {ALREADY_PREPARED}
     assert {p.name: p.stat().st_mtime_ns for p in (out / "arrays").iterdir()} == before
     (out / "arrays" / "head.npy").unlink()  # an interrupted or damaged scan is redone
-    assert [e["id"] for e in prepare(cfg)["ok"]] == ["head"]
-    with pytest.raises(CohortError, match="ct_window"):
+    assert [e["id"] for e in prepare(cfg).ok] == ["head"]
+    with pytest.raises(FolderClaimError, match=r"other options \(ct_window: \[-1000.0, 1000.0\] -> \[-200.0, 300.0\]\)"):
         prepare(PrepareConfig(inputs=cfg.inputs, out=str(out), workers=1, ct_window=(-200.0, 300.0)))
     redone = prepare(
         PrepareConfig(inputs=(str(messy / "ct"),), out=str(out), workers=1, ct_window=(-200.0, 300.0), overwrite=True)
     )
-    assert [e["id"] for e in redone["ok"]] == ["chest"]
+    assert [e["id"] for e in redone.ok] == ["chest"]
     assert Cohort(out).ids == ["chest"] and not (out / "arrays" / "head.npy").exists()
     assert Cohort(out)["chest"].window["low"] == -200.0
 
@@ -114,7 +118,7 @@ def test_resume_skips_finished_scans_and_guards_options(messy: Path, tmp_path: P
 def test_resampling_and_forced_modality(messy: Path, tmp_path: Path) -> None:
     out = tmp_path / "cohort"
     report = prepare(PrepareConfig(inputs=(str(messy / "ct"),), out=str(out), workers=1, spacing=(1.6,), modality="MR"))
-    assert len(report["ok"]) == 1
+    assert len(report.ok) == 1
     record = Cohort(out)["chest"]
     assert record.spacing == (1.6, 1.6, 1.6) and record.shape == (12, 10, 8)
     assert record.modality == "MR" and record.modality_source == "flag" and record.window["kind"] == "mr"
@@ -123,7 +127,7 @@ def test_resampling_and_forced_modality(messy: Path, tmp_path: Path) -> None:
 def test_a_cohort_never_mixes_2d_and_3d(messy: Path, tmp_path: Path) -> None:
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (16, 16), dtype=np.uint8)).save(messy / "ct" / "xray.png")
     report = prepare(PrepareConfig(inputs=(str(messy / "ct"), str(messy / "mr")), out=str(tmp_path / "c"), workers=1))
-    assert _reasons(report["skipped"])["xray.png"] == "2D scan, but the cohort is 3D (a cohort never mixes them)"
+    assert _reasons(report.skipped)["xray.png"] == "2D scan, but the cohort is 3D (a cohort never mixes them)"
     assert Cohort(tmp_path / "c").ids == ["chest", "head"]
     assert not (tmp_path / "c" / "arrays" / "xray.npy").exists()
 
@@ -139,7 +143,8 @@ def test_cli_summary_and_exit_codes(messy: Path, tmp_path: Path, capsys: pytest.
     assert "Prepared 1 scan(s)" in printed and "5 failed" in printed
     assert "seed: 3" in (out / "config.yaml").read_text()
     assert main(["prepare", str(messy / "bad"), "--out", str(tmp_path / "none"), "--workers", "1"]) == 1
-    assert main(["prepare", str(messy / "ct"), "--out", str(out), "--workers", "1"]) == 0  # resumed: still fine
+    assert main(["prepare", str(messy / "ct"), str(messy / "bad"), "--out", str(out), "--workers", "1"]) == 0  # resumed
+    assert "(1 already prepared, kept)" in capsys.readouterr().out
     assert main(["prepare", str(messy / "ct"), "--out", str(out), "--ct-window", "0", "100"]) == 2
     assert "other options" in capsys.readouterr().err
 
@@ -148,7 +153,7 @@ def test_cli_summary_and_exit_codes(messy: Path, tmp_path: Path, capsys: pytest.
 def test_worker_pool_gives_the_same_cohort(messy: Path, tmp_path: Path) -> None:
     serial = prepare(PrepareConfig(inputs=(str(messy),), out=str(tmp_path / "one"), workers=1, array_spacing=(2.0,)))
     pooled = prepare(PrepareConfig(inputs=(str(messy),), out=str(tmp_path / "two"), workers=2, array_spacing=(2.0,)))
-    assert sorted(map(str, pooled["failed"])) == sorted(map(str, serial["failed"]))
+    assert sorted(map(str, pooled.failed)) == sorted(map(str, serial.failed))
     assert Cohort(tmp_path / "one").manifest_hash() == Cohort(tmp_path / "two").manifest_hash()
 
 
@@ -161,8 +166,8 @@ def test_real_hippocampus_subset(shared_data: Path, tmp_path: Path) -> None:
         for f in sorted((source / folder).glob("*.nii.gz"))[:10]:
             (subset / folder / f.name).symlink_to(f)
     report = prepare(PrepareConfig(inputs=(str(subset),), out=str(tmp_path / "c"), workers=1))
-    assert len(report["ok"]) == 10 and report["failed"] == []
-    assert _reasons(report["skipped"]) == {"labels": "folder of label maps or masks, not scans"}
+    assert len(report.ok) == 10 and report.failed == []
+    assert _reasons(report.skipped) == {"labels": "folder of label maps or masks, not scans"}
     cohort = Cohort(tmp_path / "c")
     assert {r.modality for r in cohort.records} == {"MR"} and {r.spacing for r in cohort.records} == {(1.0, 1.0, 1.0)}
     assert all(r.window["kind"] == "mr" and r.foreground > 0.1 for r in cohort.records)
@@ -173,7 +178,7 @@ def test_real_dicom_study(shared_data: Path, tmp_path: Path) -> None:
     report = prepare(
         PrepareConfig(inputs=(str(shared_data / "dicom-brain-mr-study"),), out=str(tmp_path / "c"), workers=1)
     )
-    assert report["failed"] == [] and report["skipped"] == []
+    assert report.failed == [] and report.skipped == []
     cohort = Cohort(tmp_path / "c")
     shapes = {r.id: r.shape for r in cohort.records}
     assert shapes["11_HCropVolume"] == (34, 50, 40) and shapes["37830-T2reg-78532"] == (280, 320, 22)
@@ -185,8 +190,8 @@ def test_real_dicom_study(shared_data: Path, tmp_path: Path) -> None:
 @pytest.mark.shared_data
 def test_real_chest_ct(shared_data: Path, tmp_path: Path) -> None:
     report = prepare(PrepareConfig(inputs=(str(shared_data / "chest-ct"),), out=str(tmp_path / "c"), workers=1))
-    assert [e["id"] for e in report["ok"]] == ["chest_ct"]
-    assert "chest_ct_labels.nii.gz" in _reasons(report["skipped"])
+    assert [e["id"] for e in report.ok] == ["chest_ct"]
+    assert "chest_ct_labels.nii.gz" in _reasons(report.skipped)
     record = Cohort(tmp_path / "c")["chest_ct"]
     assert record.modality == "CT" and record.shape == (512, 512, 133)
     assert record.spacing == pytest.approx((0.703125, 0.703125, 2.5))
@@ -204,13 +209,46 @@ def test_gzip_truncation_is_reported_not_zero_filled(tmp_path: Path) -> None:
         raw = f.read()
     path.write_bytes(gzip.compress(raw[:-100]))
     report = prepare(PrepareConfig(inputs=(str(tmp_path / "in"),), out=str(tmp_path / "c"), workers=1))
-    assert report["ok"] == [] and "truncated NIfTI" in report["failed"][0]["reason"]
+    assert report.ok == [] and "truncated NIfTI" in report.failed[0]["reason"]
 
 
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_real_hippocampus_folder(shared_data: Path, tmp_path: Path) -> None:
     report = prepare(PrepareConfig(inputs=(str(shared_data / "hippocampus-mri"),), out=str(tmp_path / "c"), workers=1))
-    assert report["counts"]["ok"] == 261 and report["failed"] == []
-    assert _reasons(report["skipped"])["labels"] == "folder of label maps or masks, not scans"
+    assert report.counts["ok"] == 261 and report.failed == []
+    assert _reasons(report.skipped)["labels"] == "folder of label maps or masks, not scans"
     assert len(Cohort(tmp_path / "c")) == 261
+
+
+def test_two_prepares_into_one_folder_never_mix(messy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cohort"
+    first = PrepareConfig(inputs=(str(messy / "ct"),), out=str(out), workers=1)
+    second = PrepareConfig(inputs=(str(messy / "mr"),), out=str(out), workers=1)
+    # while one holds the folder, the other is refused and names it
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        out.mkdir()
+        owner = {"pid": sleeper.pid, "host": socket.gethostname(), "stage": "prepare"}
+        (out / LOCK_FILE).write_text(json.dumps(owner))
+        with pytest.raises(FolderInUseError, match=f"pid {sleeper.pid}"):
+            prepare(second)
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    prepare(first)  # the lock of the dead process is taken over
+    with pytest.raises(FolderClaimError, match="other options.*inputs"):
+        prepare(second)
+    assert Cohort(out).ids == ["chest"]
+    assert main(["prepare", str(messy / "mr"), "--out", str(out), "--workers", "1"]) == 2
+    redone = prepare(PrepareConfig(inputs=second.inputs, out=str(out), workers=1, overwrite=True))
+    assert [e["id"] for e in redone.ok] == ["head"] and Cohort(out).ids == ["head"]
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_options_are_checked_at_construction_naming_the_flag() -> None:
+    with pytest.raises(ConfigError, match="^--workers must be >= 0"):
+        PrepareConfig(inputs=("x",), workers=-1)
+    with pytest.raises(ConfigError, match="no inputs"):
+        PrepareConfig()

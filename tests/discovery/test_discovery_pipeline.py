@@ -12,6 +12,7 @@ from semgen.cohort import Cohort, create_cohort
 from semgen.discovery import DiscoveryConfig, DiscoveryError, PatternDataset, PatternSet, discover
 from semgen.discovery import pipeline as pipeline_module
 from semgen.discovery.manifest import resize_crop
+from semgen.stage import FolderClaimError
 
 SHAPE = (48, 48, 24)
 TINY = dict(
@@ -46,7 +47,7 @@ def cohort3d(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def patterns3d(cohort3d, tmp_path_factory) -> Path:
-    return discover(cohort3d, tmp_path_factory.mktemp("patterns") / "p", DiscoveryConfig(**TINY))
+    return discover(cohort3d, tmp_path_factory.mktemp("patterns") / "p", DiscoveryConfig(**TINY)).out
 
 
 def kind_of(scan_id: str) -> int:
@@ -79,7 +80,7 @@ def test_neighbours_share_the_reference_type(cohort3d, tmp_path) -> None:
     rng = np.random.default_rng(0)
     features = np.stack([np.full(4, 10.0 * kind_of(i)) + rng.normal(0, 0.1, 4) for i in ids]).astype(np.float32)
     np.save(tmp_path / "features.npy", features)
-    out = discover(cohort3d, tmp_path / "p", DiscoveryConfig(**{**TINY, "classes": 6, "features": tmp_path / "features.npy"}))
+    out = discover(cohort3d, tmp_path / "p", DiscoveryConfig(**{**TINY, "classes": 6, "features": tmp_path / "features.npy"})).out
     neighbours = json.loads((out / "neighbors.json").read_text())
     for entry in neighbours["classes"]:
         kind = kind_of(entry["reference"])
@@ -162,7 +163,7 @@ def test_deterministic_and_resumable(cohort3d, patterns3d, tmp_path, monkeypatch
     np.testing.assert_array_equal(np.load(out / "features.npy"), np.load(patterns3d / "features.npy"))
     # a finished folder is left as it is; other options are refused unless overwritten
     discover(cohort3d, out, DiscoveryConfig(**TINY))
-    with pytest.raises(DiscoveryError, match="classes: 4 -> 3"):
+    with pytest.raises(FolderClaimError, match="classes: 4 -> 3"):
         discover(cohort3d, out, DiscoveryConfig(**{**TINY, "classes": 3}))
     discover(cohort3d, out, DiscoveryConfig(**{**TINY, "classes": 3}), overwrite=True)
     assert PatternSet(out).num_classes == 3
@@ -170,7 +171,7 @@ def test_deterministic_and_resumable(cohort3d, patterns3d, tmp_path, monkeypatch
 
 def test_defaults_are_clamped_with_warnings(cohort3d, tmp_path) -> None:
     cfg = DiscoveryConfig(**{**TINY, "classes": None, "neighbors": None, "val_neighbors": 30, "ae_epochs": 1})
-    out = discover(cohort3d, tmp_path / "p", cfg)
+    out = discover(cohort3d, tmp_path / "p", cfg).out
     info = json.loads((out / "classes.json").read_text())
     assert info["num_classes"] == 10  # 12 scans, 2 of them (20 %) validation
     assert any("44 classes" in w for w in info["warnings"]) and any("200 neighbours" in w for w in info["warnings"])
@@ -178,7 +179,7 @@ def test_defaults_are_clamped_with_warnings(cohort3d, tmp_path) -> None:
 
 
 def test_materialized_crops_match(cohort3d, patterns3d, tmp_path) -> None:
-    out = discover(cohort3d, tmp_path / "p", DiscoveryConfig(**{**TINY, "materialize": True, "resolutions": 2}))
+    out = discover(cohort3d, tmp_path / "p", DiscoveryConfig(**{**TINY, "materialize": True, "resolutions": 2})).out
     crops = np.load(out / "crops.npy", mmap_mode="r")
     assert crops.dtype == np.float16 and crops.shape == (4 * 3 * 2 + 4, 16, 16, 8)
     fast, slow = PatternDataset(out, "train"), PatternDataset(out, "train", patch_size=(16, 16, 8))
@@ -202,7 +203,7 @@ def test_two_dimensional_cohort(tmp_path) -> None:
     scans = [(f"xr_{i:02d}", chest(i % 2, i, (48, 48, 24))[:, :, 12], (0.5, 0.5)) for i in range(8)]
     create_cohort(tmp_path / "cohort", scans, "XR")
     cfg = DiscoveryConfig(**{**TINY, "patch_size": (16, 16), "ae_grid": (16, 16), "neighbors": 2})
-    out = discover(tmp_path / "cohort", tmp_path / "p", cfg)
+    out = discover(tmp_path / "cohort", tmp_path / "p", cfg).out
     patterns = PatternSet(out)
     assert patterns.spatial_dims == 2 and patterns.patch_size == (16, 16)
     crop, label = PatternDataset(out, "train")[0]
@@ -223,4 +224,4 @@ def test_command_line(cohort3d, tmp_path, capsys) -> None:
     assert main(["discover", str(cohort3d), "--out", str(out), *options[:-1], "2"]) == 2
     assert "use --overwrite" in capsys.readouterr().err
     assert main(["discover", str(cohort3d), "--out", str(tmp_path / "q"), "--patch-size", "16x16"]) == 2
-    assert "patch_size (16, 16) has 2 axes but the cohort is 3D" in capsys.readouterr().err
+    assert "--patch-size 16x16 has 2 axes but the cohort is 3D" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import numpy as np
 
 from semgen.discovery.acceptance import AcceptanceRule
 from semgen.discovery.placement import body_box
-from semgen.discovery.planning import ClassPlan, choose_coordinate, class_crops, plan_class, split_patients
+from semgen.discovery.planning import ClassPlan, choose_coordinate, class_crops, plan_class
 
 
 def _ellipsoid(shape=(40, 36, 20)) -> tuple[np.ndarray, np.ndarray]:
@@ -55,17 +55,6 @@ def test_no_acceptable_coordinate_gives_a_reason() -> None:
         image, mask, np.zeros((0, 3)), (4, 4, 2), AcceptanceRule("none"), 5.0, 30, np.random.default_rng(0)
     )
     assert start is None and "30 outside the body" in reason
-
-
-def test_split_is_by_patient_and_seeded() -> None:
-    patients = [f"p{i // 2}" for i in range(20)]  # two scans per patient
-    split = split_patients(patients, 0.3, seed=4)
-    assert split.sum() == 6
-    for i in range(0, 20, 2):
-        assert split[i] == split[i + 1]
-    np.testing.assert_array_equal(split, split_patients(patients, 0.3, seed=4))
-    assert split_patients(["a", "b"], 0.1, seed=0).sum() == 1
-    assert split_patients(["a", "b"], 0.0, seed=0).sum() == 0
 
 
 def test_class_crops_rows_and_boxes() -> None:

@@ -65,7 +65,7 @@ def test_pretrain_on_a_pattern_set_writes_the_run_and_prints_a_summary(patterns,
     assert main(["pretrain", "--resume", str(out), "--epochs", "3"]) == 0
     assert [r["epoch"] for r in read_metrics(out / "metrics.csv")] == [1, 2, 3]
     assert main(["pretrain", "--resume", str(out), "--method", "self-restoration"]) == 2
-    assert "another method or model" in capsys.readouterr().err
+    assert "other options (method: 'semantic-genesis' -> 'self-restoration')" in capsys.readouterr().err
 
 
 def test_bad_input_is_refused_before_training(patterns, tmp_path, capsys):
@@ -116,3 +116,37 @@ def test_torchrun_with_two_cpu_processes_writes_one_run(patterns, tmp_path):
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
     rows = read_metrics(out / "metrics.csv")
     assert [r["epoch"] for r in rows] == [1, 2]
+
+
+def test_two_pretrains_with_other_seeds_into_one_folder_never_mix(patterns, tmp_path, capsys):
+    import socket
+
+    from semgen.stage import LOCK_FILE
+
+    out = tmp_path / "run"
+    args = ["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON[:-2]]
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # while seed 1 holds the folder, seed 2 is refused and names the owner
+        out.mkdir()
+        (out / LOCK_FILE).write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname(), "stage": "pretrain"}))
+        assert main([*args, "--seed", "2"]) == 2
+        assert f"in use by semgen pretrain (pid {sleeper.pid}" in capsys.readouterr().err
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert main([*args, "--seed", "1"]) == 0  # the dead owner's lock is taken over
+    weights = (out / "model.safetensors").read_bytes()
+    assert main([*args, "--seed", "2"]) == 2
+    assert "other options (seed: 1 -> 2)" in capsys.readouterr().err
+    assert main(["pretrain", "--resume", str(out), "--seed", "2"]) == 2
+    assert (out / "model.safetensors").read_bytes() == weights and "seed: 1" in (out / "config.yaml").read_text()
+    assert main([*args, "--seed", "2", "--overwrite"]) == 0
+    assert "seed: 2" in (out / "config.yaml").read_text()
+
+
+def test_a_failed_run_leaves_no_folder_behind(patterns, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON, "--patch", "12", "12", "12"]) == 2
+    assert "divisible by 8" in capsys.readouterr().err and not out.exists()
+    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON, "--seed", "4"]) == 0

@@ -12,15 +12,14 @@ from semgen.models import load_checkpoint
 from semgen.training import (
     PretrainConfig,
     ResumeError,
-    RunExistsError,
     Trainer,
     TrainingData,
     TrainingDiverged,
-    prepare_run_dir,
+    claim_run,
     read_metrics,
     resolve_config,
 )
-from semgen.training.distributed import DistInfo
+from semgen.stage import FolderClaimError
 
 PATCH = (16, 16, 16)  # the published local-shuffle block sizes need axes >= 10
 
@@ -60,10 +59,8 @@ def _cfg(tmp_path, **kw):
 
 
 def _train(cfg, data=None, on_step=None):
-    from pathlib import Path
-
-    state = prepare_run_dir(Path(cfg.out), cfg, DistInfo())
-    return Trainer(cfg, data or _data(), cfg.out, state=state, on_step=on_step).run()
+    with claim_run(cfg) as state:
+        return Trainer(cfg, data or _data(), cfg.out, state=state, on_step=on_step).run()
 
 
 def test_a_run_writes_a_readable_folder(tmp_path):
@@ -103,18 +100,21 @@ def test_restoration_loss_falls_on_the_toy_set(tmp_path):
 
 def test_an_existing_run_is_refused_unless_resume_or_overwrite(tmp_path):
     _train(_cfg(tmp_path, epochs=1))
-    with pytest.raises(RunExistsError, match="--resume"):
+    with pytest.raises(FolderClaimError, match="--resume"):
         _train(_cfg(tmp_path, epochs=1))
     summary = _train(_cfg(tmp_path, epochs=1, overwrite=True))
     assert summary["epochs"] == 1
 
 
-def test_resume_with_another_method_or_model_is_refused(tmp_path):
+def test_resume_with_another_method_model_or_seed_is_refused(tmp_path):
     _train(_cfg(tmp_path, epochs=1))
-    with pytest.raises(ResumeError, match="method"):
+    with pytest.raises(FolderClaimError, match="method: 'semantic-genesis' -> 'self-restoration'"):
         _train(_cfg(tmp_path, epochs=2, resume=True, method="self-restoration"))
-    with pytest.raises(ResumeError, match="width"):
+    with pytest.raises(FolderClaimError, match="width: 4 -> 8"):
         _train(_cfg(tmp_path, epochs=2, resume=True, width=8))
+    with pytest.raises(FolderClaimError, match="seed: 0 -> 5"):
+        _train(_cfg(tmp_path, epochs=2, resume=True, seed=5))
+    assert _train(_cfg(tmp_path, epochs=2, resume=True))["epochs"] == 2  # more epochs: the same run, extended
 
 
 def test_resume_without_a_state_is_refused(tmp_path):
@@ -135,11 +135,8 @@ def test_a_nan_loss_stops_the_run_naming_step_batch_and_checkpoint(tmp_path):
             with torch.no_grad():
                 next(trainer.model.parameters()).fill_(float("nan"))
 
-    from pathlib import Path
-
-    state = prepare_run_dir(Path(cfg.out), cfg, DistInfo())
-    trainer = Trainer(cfg, _data(), cfg.out, state=state, on_step=poison)
-    with pytest.raises(TrainingDiverged) as err:
+    with pytest.raises(TrainingDiverged) as err, claim_run(cfg) as state:
+        trainer = Trainer(cfg, _data(), cfg.out, state=state, on_step=poison)
         trainer.run()
     message = str(err.value)
     assert "epoch 2, step 4" in message and "batch 1 of the epoch" in message

@@ -160,7 +160,7 @@ def _whole_discovery(cohort, work: Path, args: argparse.Namespace) -> dict[str, 
     from semgen.discovery import DiscoveryConfig
     from semgen.discovery.autoencoder import resize_to_grid
     from semgen.discovery.pipeline import clamp_counts
-    from semgen.discovery.planning import split_patients
+    from semgen.utils.splits import validation_patients
     from semgen.utils.io import read_json, save_npy
 
     features = np.stack([resize_to_grid(cohort.image(i), (8, 8, 4)).flatten().numpy() for i in cohort.ids])
@@ -175,7 +175,8 @@ def _whole_discovery(cohort, work: Path, args: argparse.Namespace) -> dict[str, 
     result = queue.get()
     child.join()
     info = read_json(work / "patterns" / "classes.json")
-    is_val = split_patients([r.patient for r in cohort.records], DiscoveryConfig().val_fraction, args.seed)
+    held_out = validation_patients([r.patient for r in cohort.records], DiscoveryConfig().val_fraction, args.seed, "validation-split")
+    is_val = np.array([r.patient in held_out for r in cohort.records], dtype=bool)
     cfg, _ = clamp_counts(
         DiscoveryConfig(classes=args.classes, neighbors=args.neighbors, val_neighbors=30).resolve(3, cuda=False),
         int((~is_val).sum()), int(is_val.sum()),

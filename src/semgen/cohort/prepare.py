@@ -7,6 +7,11 @@ of worker processes. A scan that cannot be used is reported (skipped or failed, 
 the reason) and never stops the others. Every file is written atomically; the
 manifest is rewritten every few seconds and at the end (also on Ctrl-C), so a re-run
 resumes: sources already in the manifest with their arrays on disk are skipped.
+
+The cohort folder is claimed through the stage contract (:mod:`semgen.stage`): its identity is
+the inputs and every option that changes what a prepared array holds, so a second
+``prepare`` with other inputs or options into the same folder is refused (without
+``--overwrite``), and one running at the same time is refused by the folder's lock.
 """
 
 from __future__ import annotations
@@ -19,14 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from semgen.cohort.mask import body_mask
 from semgen.cohort.store import (
-    CONFIG,
     MANIFEST,
     REPORT,
-    CohortError,
     ScanRecord,
     format_tuple,
     read_manifest,
@@ -36,18 +37,17 @@ from semgen.cohort.store import (
 from semgen.io.intensity import DEFAULT_CT_WINDOW, DEFAULT_MR_PERCENTILES, normalize_intensity
 from semgen.io.scan import ScanError, resample
 from semgen.io.sources import ScanSource, assign_ids, entry, find_sources, read_source
-from semgen.utils.config import config_to_dict, save_config
+from semgen.stage import ConfigError, StageConfig, claim_folder, flag, require
 from semgen.utils.io import write_json
 from semgen.utils.progress import progress
 
 ALREADY_PREPARED = "already prepared (use --overwrite to redo)"
-# options that change what a prepared array holds: resuming a cohort must not change them
-PROCESSING_OPTIONS = ("modality", "ct_window", "mr_percentiles", "spacing", "array_spacing", "array_axes")
+OUTPUTS = (MANIFEST, REPORT, "arrays", "masks")
 _MANIFEST_EVERY_S = 10.0
 
 
 @dataclasses.dataclass
-class PrepareConfig:
+class PrepareConfig(StageConfig):
     """Resolved options of ``semgen prepare`` (saved as COHORT/config.yaml).
 
     ``modality``: "auto" (DICOM tag; pictures -> XR; other files: minimum below -500 -> CT,
@@ -57,6 +57,9 @@ class PrepareConfig:
     ``array_spacing`` / ``array_axes``: geometry of NumPy inputs (spacing in x, y[, z] order;
     axis order like "zyx"). ``workers``: processes (0: min(4, CPU count)).
     """
+
+    # the inputs and the options that change what a prepared array holds
+    IDENTITY = ("inputs", "modality", "ct_window", "mr_percentiles", "spacing", "array_spacing", "array_axes")
 
     inputs: tuple[str, ...] = ()
     out: str = "cohort"
@@ -70,19 +73,52 @@ class PrepareConfig:
     overwrite: bool = False
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        if self.modality not in ("auto", "CT", "MR", "XR"):
-            raise ValueError(f"--modality must be auto, CT, MR or XR, got {self.modality!r}")
-        if len(self.ct_window) != 2 or not self.ct_window[0] < self.ct_window[1]:
-            raise ValueError(f"--ct-window needs LOW < HIGH, got {self.ct_window}")
-        if len(self.mr_percentiles) != 2 or not 0.0 <= self.mr_percentiles[0] < self.mr_percentiles[1] <= 100.0:
-            raise ValueError(f"--mr-percentiles needs 0 <= LO < HI <= 100, got {self.mr_percentiles}")
+    def validate(self) -> None:
+        require(bool(self.inputs), "no inputs: give at least one file or folder to prepare")
+        require(self.modality in ("auto", "CT", "MR", "XR"), f"--modality must be auto, CT, MR or XR, got {self.modality!r}")
+        require(len(self.ct_window) == 2 and self.ct_window[0] < self.ct_window[1],
+                f"--ct-window needs LOW < HIGH, got {self.ct_window}")
+        require(len(self.mr_percentiles) == 2 and 0.0 <= self.mr_percentiles[0] < self.mr_percentiles[1] <= 100.0,
+                f"--mr-percentiles needs 0 <= LO < HI <= 100, got {self.mr_percentiles}")
         for name in ("spacing", "array_spacing"):
             value = getattr(self, name)
             if value is not None and (not 1 <= len(value) <= 3 or min(value) <= 0):
-                raise ValueError(f"--{name.replace('_', '-')} needs 1 to 3 positive values in mm, got {value}")
-        if self.workers < 0:
-            raise ValueError(f"--workers must be >= 0, got {self.workers}")
+                raise ConfigError(f"{flag(name)} needs 1 to 3 positive values in mm, got {value}")
+        require(self.workers >= 0, f"--workers must be >= 0, got {self.workers}")
+
+    def identity(self) -> dict[str, Any]:
+        """:attr:`IDENTITY` with the inputs as absolute paths (the same folders named from elsewhere match)."""
+        return {**super().identity(), "inputs": [str(Path(p).resolve()) for p in self.inputs]}
+
+
+@dataclasses.dataclass
+class PrepareResult:
+    """What ``prepare`` did. ``ok`` / ``skipped`` / ``failed``: ``{"path", "id", "reason"}`` per
+    input of this run; ``scans``: rows in the manifest (earlier runs included);
+    ``spatial_dims`` (``None`` for an empty cohort) and ``modalities`` of the cohort."""
+
+    cohort: Path
+    scans: int
+    ok: list[dict[str, str]]
+    skipped: list[dict[str, str]]
+    failed: list[dict[str, str]]
+    spatial_dims: int | None
+    modalities: list[str]
+
+    @property
+    def already_prepared(self) -> int:
+        """Inputs skipped because an earlier run prepared them."""
+        return sum(e["reason"] == ALREADY_PREPARED for e in self.skipped)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"ok": len(self.ok), "skipped": len(self.skipped), "failed": len(self.failed),
+                "already_prepared": self.already_prepared}
+
+    def to_json(self) -> dict[str, Any]:
+        """The document written as COHORT/report.json."""
+        return {"cohort": str(self.cohort), "scans": self.scans, "counts": self.counts,
+                "already_prepared_reason": ALREADY_PREPARED, "ok": self.ok, "skipped": self.skipped, "failed": self.failed}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,67 +213,31 @@ def _outcomes(tasks: list[tuple[ScanSource, str]], settings: _Settings, workers:
                 future.cancel()
 
 
-def _check_resumable(root: Path, cfg: PrepareConfig) -> None:
-    """Refuse to add scans prepared with other processing options to an existing cohort."""
-    try:
-        saved = yaml.safe_load((root / CONFIG).read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        raise CohortError(
-            f"{root}: has a {MANIFEST} but no readable {CONFIG} (not made by semgen prepare?); "
-            "use --overwrite or another --out"
-        ) from None
-    current = config_to_dict(cfg)
-    changed = [k for k in PROCESSING_OPTIONS if saved.get(k) != current.get(k)]
-    if changed:
-        details = ", ".join(f"{k}: {saved.get(k)} -> {current.get(k)}" for k in changed)
-        raise CohortError(f"{root}: was prepared with other options ({details}); use --overwrite or another --out")
-
-
-def prepare(cfg: PrepareConfig) -> dict[str, Any]:
-    """Prepare every scan under ``cfg.inputs`` into the cohort folder ``cfg.out``.
-
-    Returns the report (also written to COHORT/report.json): lists ``ok``, ``skipped`` and
-    ``failed`` of ``{"path", "id", "reason"}``, plus ``counts`` (also of skipped as
-    ``already_prepared_reason``), ``cohort`` and ``scans`` (rows in the manifest, including
-    those prepared by earlier runs). Raises :class:`CohortError`
-    when an existing cohort was made with other processing options (without ``overwrite``).
-    """
-    if not cfg.inputs:
-        raise ValueError("no inputs: give at least one file or folder to prepare")
-    root = Path(cfg.out)
-    previous = read_manifest(root) if (root / MANIFEST).exists() else []
-    if previous and not cfg.overwrite:
-        _check_resumable(root, cfg)
-    kept = [] if cfg.overwrite else previous
-    forced = None if cfg.modality == "auto" else cfg.modality
-    sources, skipped, failed = find_sources(cfg.inputs, modality=forced)
+def _pending(sources: list[ScanSource], kept: list[ScanRecord], root: Path, skipped: list[dict]) -> list[tuple[ScanSource, str]]:
+    """(source, id) of every source still to prepare; those already in the cohort (arrays on
+    disk) are reported in ``skipped``."""
     ids = assign_ids(sources, {(r.source, r.series_uid): r.id for r in kept})
-    records = {r.id: r for r in kept}
+    done = {r.id: r for r in kept}
     tasks = []
     for source, scan_id in zip(sources, ids, strict=True):
-        done = records.get(scan_id)
-        if done is not None and (root / done.array).is_file() and (root / done.mask).is_file():
+        record = done.get(scan_id)
+        if record is not None and (root / record.array).is_file() and (root / record.mask).is_file():
             skipped.append(entry(source.path, ALREADY_PREPARED, scan_id))
         else:
             tasks.append((source, scan_id))
-    dims = {r.ndim for r in records.values()}
-    settings = _Settings(
-        root=str(root),
-        modality=forced,
-        ct_window=tuple(cfg.ct_window),
-        mr_percentiles=tuple(cfg.mr_percentiles),
-        spacing=cfg.spacing,
-        array_spacing=cfg.array_spacing,
-        array_axes=cfg.array_axes,
-        expected_ndim=dims.pop() if len(dims) == 1 else None,
-    )
-    root.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, root / CONFIG)
+    return tasks
+
+
+def _run(tasks: list[tuple[ScanSource, str]], settings: _Settings, workers: int, records: dict[str, ScanRecord],
+         skipped: list[dict], failed: list[dict]) -> list[dict[str, str]]:
+    """Prepare ``tasks`` into ``records`` (the manifest rewritten every few seconds and at the
+    end, also on Ctrl-C); returns the entries of the scans prepared."""
+    root = Path(settings.root)
     ok: list[dict[str, str]] = []
     last_write = time.monotonic()
     bar = progress(total=len(tasks), desc="prepare", unit="scan")
     try:
-        for result in _outcomes(tasks, settings, _worker_count(cfg.workers, len(tasks))):
+        for result in _outcomes(tasks, settings, _worker_count(workers, len(tasks))):
             bar.update()
             if result["status"] == "ok":
                 records[result["record"].id] = result["record"]
@@ -250,26 +250,46 @@ def prepare(cfg: PrepareConfig) -> dict[str, Any]:
     finally:
         bar.close()
         write_manifest(root, records.values())
-    _keep_one_dimension(root, records, ok, skipped, settings.expected_ndim)
-    write_manifest(root, records.values())
-    if cfg.overwrite:
-        _remove_stale(root, previous, records)
-    report = {
-        "cohort": str(root),
-        "scans": len(records),
-        "counts": {
-            "ok": len(ok),
-            "skipped": len(skipped),
-            "failed": len(failed),
-            "already_prepared": sum(e["reason"] == ALREADY_PREPARED for e in skipped),
-        },
-        "already_prepared_reason": ALREADY_PREPARED,
-        "ok": ok,
-        "skipped": skipped,
-        "failed": failed,
-    }
-    write_json(root / REPORT, report)
-    return report
+    return ok
+
+
+def prepare(cfg: PrepareConfig) -> PrepareResult:
+    """Prepare every scan under ``cfg.inputs`` into the cohort folder ``cfg.out``.
+
+    Returns a :class:`PrepareResult` (also written as COHORT/report.json). Raises
+    :class:`~semgen.stage.FolderClaimError` when the folder holds a cohort of other inputs or
+    options (without ``overwrite``) and :class:`~semgen.stage.FolderInUseError` while another
+    process prepares into it.
+    """
+    root = Path(cfg.out)
+    forced = None if cfg.modality == "auto" else cfg.modality
+    sources, skipped, failed = find_sources(cfg.inputs, modality=forced)
+    with claim_folder(root, stage="prepare", identity=cfg.identity(), outputs=OUTPUTS, config=cfg,
+                      overwrite=cfg.overwrite) as claim:
+        kept = read_manifest(root) if claim.resumed and (root / MANIFEST).exists() else []
+        tasks = _pending(sources, kept, root, skipped)
+        records = {r.id: r for r in kept}
+        dims = {r.ndim for r in kept}
+        settings = _Settings(
+            root=str(root),
+            modality=forced,
+            ct_window=tuple(cfg.ct_window),
+            mr_percentiles=tuple(cfg.mr_percentiles),
+            spacing=cfg.spacing,
+            array_spacing=cfg.array_spacing,
+            array_axes=cfg.array_axes,
+            expected_ndim=dims.pop() if len(dims) == 1 else None,
+        )
+        ok = _run(tasks, settings, cfg.workers, records, skipped, failed)
+        _keep_one_dimension(root, records, ok, skipped, settings.expected_ndim)
+        write_manifest(root, records.values())
+        result = PrepareResult(
+            cohort=root, scans=len(records), ok=ok, skipped=skipped, failed=failed,
+            spatial_dims=next(iter({r.ndim for r in records.values()}), None),
+            modalities=sorted({r.modality for r in records.values()}),
+        )
+        write_json(root / REPORT, result.to_json())
+    return result
 
 
 def _keep_one_dimension(
@@ -291,11 +311,3 @@ def _keep_one_dimension(
             skipped.append(
                 {**entry_, "reason": f"{record.ndim}D scan, but the cohort is {keep}D (a cohort never mixes them)"}
             )
-
-
-def _remove_stale(root: Path, previous: list[ScanRecord], records: dict[str, ScanRecord]) -> None:
-    """After --overwrite, delete the arrays of earlier scans that are no longer in the manifest."""
-    for record in previous:
-        if record.id not in records:
-            for relative in (record.array, record.mask):
-                (root / relative).unlink(missing_ok=True)

@@ -63,25 +63,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from semgen.discovery import DiscoveryConfig, discover
+    from semgen.discovery.config import DiscoveryConfig
+    from semgen.discovery.pipeline import discover
     from semgen.utils.config import config_from_args
-    from semgen.utils.io import read_json
 
     cfg = config_from_args(DiscoveryConfig, args)
-    out = discover(args.cohort, args.out, cfg, overwrite=args.overwrite)
-    info = read_json(out / "classes.json")
-    crops = info["crops"]
-    size = "x".join(map(str, info["patch_size"]))
-    rejected = len(info["rejected_references"])
+    result = discover(args.cohort, args.out, cfg, overwrite=args.overwrite)
+    out = result.out
+    size = "x".join(map(str, result.patch_size))
+    rejected = result.rejected_references
     print(
-        f"Discovered {info['num_classes']} anatomical pattern classes in {len(info['scans'])} scans of {info['cohort']}: "
-        f"{crops['train']} training and {crops['validation']} validation crops of {size} voxels "
-        f"({info['resolutions']} resolution(s), placed by {info['placement']}, {info['acceptance']}"
+        f"Discovered {result.num_classes} anatomical pattern classes in {result.scans} scans of {result.cohort}: "
+        f"{result.crops['train']} training and {result.crops['validation']} validation crops of {size} voxels "
+        f"({result.resolutions} resolution(s), placed by {result.placement}, {result.acceptance}"
         + (f", {rejected} reference(s) rejected" if rejected else "")
         + f") listed in {out / 'manifest.csv'}; classes in classes.json, neighbours in neighbors.json, "
         f"features in features.npy, the resolved options in config.yaml, and the atlas to check by eye in {out / 'atlas.png'}"
-        + (f"; crops materialised in {info['materialized']}" if info.get("materialized") else "")
-        + (f". {len(info['warnings'])} warning(s): " + " | ".join(info["warnings"]) if info["warnings"] else "")
+        + (f"; crops materialised in {result.materialized}" if result.materialized else "")
+        + (f". {len(result.warnings)} warning(s): " + " | ".join(result.warnings) if result.warnings else "")
         + "."
     )
     return 0

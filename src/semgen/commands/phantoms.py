@@ -20,32 +20,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=None, help="worker processes (default 0: one per CPU core)"
     )
     parser.add_argument("--config", help="YAML file of options (flags given here override it)")
+    parser.add_argument("--overwrite", action="store_true", default=None,
+                        help="replace phantoms of another count, seed or preset in OUT")
 
 
 def run(args: argparse.Namespace) -> int:
-    import csv
     import time
 
-    from semgen.phantoms.writer import PhantomsConfig, write_cohort
+    from semgen.phantoms.writer import PhantomsConfig, phantoms
     from semgen.utils.config import config_from_args
 
     start = time.perf_counter()
     cfg = config_from_args(PhantomsConfig, args)
-    cfg.validate()
-    manifest = write_cohort(
-        cfg.out, cfg.n, cfg.seed, cfg.preset, workers=cfg.workers, montage_patients=cfg.montage_patients
-    )
-    root = manifest.parent
-    with open(manifest, newline="") as f:
-        rows = list(csv.DictReader(f))
-    with open(root / "candidates.csv", newline="") as f:
-        labels = [int(r["label"]) for r in csv.DictReader(f)]
-    types = sorted({r["type_name"] for r in rows})
+    result = phantoms(cfg)
+    root = result.root
     print(
-        f"Wrote {len(rows)} synthetic chest CTs ({cfg.preset} preset: {rows[0]['shape']} voxels at "
-        f"{rows[0]['spacing']} mm, {len(types)} patient types: {', '.join(types)}) to {root}: "
+        f"{'Kept' if result.reused else 'Wrote'} {result.n} synthetic chest CTs ({cfg.preset} preset: {result.shape} voxels at "
+        f"{result.spacing} mm, {len(result.types)} patient types: {', '.join(result.types)}) "
+        f"{'already in' if result.reused else 'to'} {root}: "
         f"int16 HU images in images/, organ label maps in labels/, nodule masks in nodules/ "
-        f"(NIfTI, LPS); {sum(labels)} nodules and {len(labels) - sum(labels)} vessel-bifurcation "
+        f"(NIfTI, LPS); {result.nodules} nodules and {result.lookalikes} vessel-bifurcation "
         f"look-alikes in candidates.csv; one row per patient in manifest.csv; slices in montage.png; "
         f"configuration in config.yaml (seed {cfg.seed}). Took {time.perf_counter() - start:.1f} s."
     )

@@ -54,23 +54,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="recorded in config.yaml (preparing is deterministic)")
 
 
-def _print_summary(report: dict, cohort) -> None:
-    resumed = report["counts"]["already_prepared"]
-    for e in report["skipped"]:
-        if e["reason"] != report["already_prepared_reason"]:
+def _print_summary(result) -> None:
+    from semgen.cohort.prepare import ALREADY_PREPARED
+
+    for e in result.skipped:
+        if e["reason"] != ALREADY_PREPARED:
             print(f"skipped {e['path']}{' [' + e['id'] + ']' if e['id'] else ''}: {e['reason']}")
-    for e in report["failed"]:
+    for e in result.failed:
         print(f"failed  {e['path']}{' [' + e['id'] + ']' if e['id'] else ''}: {e['reason']}")
-    root = report["cohort"]
-    counts = report["counts"]
-    kind = ""
-    if len(cohort):
-        modalities = sorted({r.modality for r in cohort.records})
-        kind = f" {cohort.spatial_dims}D {'/'.join(modalities)}"
+    root = result.cohort
+    counts = result.counts
+    resumed = counts["already_prepared"]
+    kind = f" {result.spatial_dims}D {'/'.join(result.modalities)}" if result.scans else ""
     print(
         f"Prepared {counts['ok']} scan(s) into {root}"
         + (f" ({resumed} already prepared, kept)" if resumed else "")
-        + f"; {counts['skipped']} skipped, {counts['failed']} failed. The cohort now holds {report['scans']}"
+        + f"; {counts['skipped']} skipped, {counts['failed']} failed. The cohort now holds {result.scans}"
         f"{kind} scan(s): {root}/manifest.csv (one row per scan: id, source, modality, shape, spacing, "
         f"orientation, window, checksum), {root}/arrays/<id>.npy (float16 in [0, 1], canonical X, Y[, Z] LPS, "
         f"memory-mappable), {root}/masks/<id>.npy (uint8 body mask), {root}/report.json (every input with its "
@@ -79,12 +78,12 @@ def _print_summary(report: dict, cohort) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from semgen.cohort import Cohort, PrepareConfig, prepare
+    from semgen.cohort.prepare import PrepareConfig, prepare
     from semgen.utils.config import config_from_args
 
     if not args.inputs:
         args.inputs = None  # let a --config file name them
     cfg = config_from_args(PrepareConfig, args)
-    report = prepare(cfg)
-    _print_summary(report, Cohort(report["cohort"]))
-    return 0 if report["counts"]["ok"] + report["counts"]["already_prepared"] else 1
+    result = prepare(cfg)
+    _print_summary(result)
+    return 0 if result.counts["ok"] + result.counts["already_prepared"] else 1

@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from semgen.training import PretrainConfig, TrainingDiverged, pretrain
+    from semgen.pipeline import pretrain
+    from semgen.training import PretrainConfig, TrainingDiverged
     from semgen.utils.config import config_from_args
 
     try:

@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from semgen.stage import ConfigError, StageConfig, check_at_least, require
+
 log = logging.getLogger(__name__)
 
 ACCEPTANCE_RULES = ("lung", "generic", "none")
@@ -31,16 +33,23 @@ AE_PRESETS = {
     "paper": {3: (128, 128, 64), 2: (256, 256), "width": 32, "epochs": 1000, "patience": 50},
     "cpu": {3: (32, 32, 16), 2: (64, 64), "width": 8, "epochs": 30, "patience": 8},
 }
-# Fields that do not change what is discovered: a resumed run may change them.
-NON_RESULT_FIELDS = ("device", "materialize")
 
 
 @dataclass
-class DiscoveryConfig:
+class DiscoveryConfig(StageConfig):
     """Every option of self-discovery (paper Sec. 2, "Self-discovery of anatomical patterns").
 
-    Sizes are in voxels, ordered (X, Y, Z) or (X, Y) like the cohort arrays.
+    Sizes are in voxels, ordered (X, Y, Z) or (X, Y) like the cohort arrays. Identity
+    (:mod:`semgen.stage`): every field but ``device`` and ``materialize``, which do not change
+    what is discovered (a resumed run may change them).
     """
+
+    IDENTITY = (
+        "classes", "neighbors", "val_neighbors", "resolutions", "patch_size", "multires_scale", "multires_shift",
+        "min_distance", "placement", "acceptance", "lung_threshold", "lung_max_dense", "min_foreground", "min_std",
+        "retry_budget", "val_fraction", "preset", "ae_grid", "ae_width", "ae_depth", "ae_epochs", "ae_patience",
+        "ae_batch_size", "ae_lr", "encoder", "features", "seed",
+    )
 
     classes: int | None = None  # C, pattern classes (paper: 44 in 3D, 100 in 2D)
     neighbors: int | None = None  # K, training scans per class incl. the reference (paper: 200 / 1000)
@@ -73,34 +82,21 @@ class DiscoveryConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for options out of range (before any work starts)."""
-        if self.acceptance not in ACCEPTANCE_RULES:
-            raise ValueError(f"acceptance must be one of {', '.join(ACCEPTANCE_RULES)}, got {self.acceptance!r}")
-        if self.placement not in PLACEMENTS:
-            raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
-        if self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
-        for name in ("classes", "neighbors"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        if self.val_neighbors < 0:
-            raise ValueError(f"val_neighbors must be >= 0, got {self.val_neighbors}")
-        if self.resolutions < 1:
-            raise ValueError(f"resolutions must be at least 1, got {self.resolutions}")
-        if self.ae_depth < 1:
-            raise ValueError(f"ae_depth must be at least 1, got {self.ae_depth}")
-        if self.retry_budget < 1:
-            raise ValueError(f"retry_budget must be at least 1, got {self.retry_budget}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        """Raise :class:`~semgen.stage.ConfigError` naming the flag of an option out of range."""
+        require(self.acceptance in ACCEPTANCE_RULES,
+                f"--acceptance must be one of {', '.join(ACCEPTANCE_RULES)}, got {self.acceptance!r}")
+        require(self.placement in PLACEMENTS, f"--placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}")
+        require(self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        check_at_least(self, ("classes", "neighbors", "resolutions", "ae_depth", "retry_budget", "ae_width", "ae_epochs",
+                              "ae_patience", "ae_batch_size"), 1)
+        check_at_least(self, ("val_neighbors",), 0)
+        require(0.0 <= self.val_fraction < 1.0, f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        require(self.ae_lr > 0, f"--ae-lr must be positive, got {self.ae_lr}")
         lo, hi = self.multires_scale
-        if not 0 < lo < hi:
-            raise ValueError(f"multires_scale must be two increasing positive numbers, got {self.multires_scale}")
+        require(0 < lo < hi, f"--multires-scale must be two increasing positive numbers, got {self.multires_scale}")
         if self.patch_size is not None and (len(self.patch_size) not in (2, 3) or min(self.patch_size) < 1):
-            raise ValueError(f"patch_size must be 2 or 3 positive sizes, got {self.patch_size}")
-        if self.encoder is not None and self.features is not None:
-            raise ValueError("give either --encoder or --features, not both")
+            raise ConfigError(f"--patch-size must be 2 or 3 positive sizes, got {self.patch_size}")
+        require(self.encoder is None or self.features is None, "give either --encoder or --features, not both")
 
     def resolve(self, spatial_dims: int, cuda: bool) -> DiscoveryConfig:
         """A copy with every ``None``/"auto" filled for a cohort of ``spatial_dims`` on a
@@ -108,18 +104,20 @@ class DiscoveryConfig:
 
         Clamping to the cohort's size happens later (:func:`semgen.discovery.pipeline.clamp_counts`).
         """
-        self.validate()
         paper = PAPER_DEFAULTS[spatial_dims]
         preset = self.preset if self.preset != "auto" else ("paper" if cuda else "cpu")
         ae = AE_PRESETS[preset]
         patch = tuple(self.patch_size) if self.patch_size is not None else paper["patch_size"]
         if len(patch) != spatial_dims:
-            raise ValueError(f"patch_size {patch} has {len(patch)} axes but the cohort is {spatial_dims}D")
+            raise ConfigError(f"--patch-size {'x'.join(map(str, patch))} has {len(patch)} axes but the cohort is {spatial_dims}D")
         grid = tuple(self.ae_grid) if self.ae_grid is not None else ae[spatial_dims]
         if len(grid) != spatial_dims:
-            raise ValueError(f"ae_grid {grid} has {len(grid)} axes but the cohort is {spatial_dims}D")
+            raise ConfigError(f"--ae-grid {'x'.join(map(str, grid))} has {len(grid)} axes but the cohort is {spatial_dims}D")
         if any(g % 2 ** (self.ae_depth - 1) for g in grid):
-            raise ValueError(f"ae_grid {grid}: every size must be divisible by {2 ** (self.ae_depth - 1)} for {self.ae_depth} levels")
+            raise ConfigError(
+                f"--ae-grid {'x'.join(map(str, grid))}: every size must be divisible by {2 ** (self.ae_depth - 1)} "
+                f"for --ae-depth {self.ae_depth}"
+            )
         shift = self.multires_shift if self.multires_shift is not None else round(10 * patch[0] / 64)
         return dataclasses.replace(
             self,
@@ -133,13 +131,3 @@ class DiscoveryConfig:
             ae_epochs=self.ae_epochs if self.ae_epochs is not None else ae["epochs"],
             ae_patience=self.ae_patience if self.ae_patience is not None else ae["patience"],
         )
-
-
-def result_fields(cfg: DiscoveryConfig) -> dict:
-    """The options that decide what is discovered (for the resume check), as plain values."""
-    from semgen.utils.config import config_to_dict
-
-    values = config_to_dict(cfg)
-    for name in NON_RESULT_FIELDS:
-        values.pop(name)
-    return values

@@ -10,8 +10,10 @@ Stages (each written atomically, so an interrupted run continues where it stoppe
    optional materialised crops (``crops.npy``), and ``classes.json`` last: its presence
    means the pattern set is complete (``progress.json`` is then removed).
 
-A re-run with the same options and cohort continues; with other options it refuses
-unless ``overwrite`` is set (then the previous outputs are removed first).
+The folder is claimed through the stage contract (:mod:`semgen.stage`; identity: the
+resolved options and the cohort's manifest hash): a re-run with the same options and cohort
+continues; with other options it refuses unless ``overwrite`` is set (then the previous
+outputs are removed first).
 """
 
 from __future__ import annotations
@@ -32,14 +34,16 @@ from semgen.discovery.autoencoder import (
     save_autoencoder,
     train_autoencoder,
 )
-from semgen.discovery.config import DiscoveryConfig, result_fields
+from semgen.discovery.config import DiscoveryConfig
 from semgen.discovery.manifest import read_crop, write_manifest
 from semgen.discovery.neighbors import nearest
 from semgen.discovery.placement import body_box
-from semgen.discovery.planning import ClassPlan, CropTable, DiscoveryError, class_crops, plan_class, split_patients
-from semgen.utils.config import save_config
+from semgen.discovery.planning import ClassPlan, CropTable, DiscoveryError, class_crops, plan_class
+from semgen.stage import claim_folder
+from semgen.utils.device import resolve_device
 from semgen.utils.io import atomic_path, read_json, save_npy, write_json
 from semgen.utils.progress import progress
+from semgen.utils.splits import validation_patients
 from semgen.utils.seeding import numpy_rng
 
 log = logging.getLogger(__name__)
@@ -47,15 +51,62 @@ log = logging.getLogger(__name__)
 PROGRESS = "progress.json"
 OUTPUTS = (
     "manifest.csv", "classes.json", "features.npy", "neighbors.json", "autoencoder.safetensors",
-    "autoencoder.json", "config.yaml", "atlas.png", "crops.npy", PROGRESS,
+    "autoencoder.json", "atlas.png", "crops.npy", PROGRESS,
 )
 
 
-def resolve_device(name: str) -> torch.device:
-    """"auto" -> cuda when available, else cpu; anything else as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+@dataclasses.dataclass
+class DiscoveryResult:
+    """What :func:`discover` wrote in ``out``: the content of ``classes.json`` that a summary needs."""
+
+    out: Path
+    cohort: str
+    num_classes: int
+    scans: int
+    patch_size: tuple[int, ...]
+    resolutions: int
+    placement: str
+    acceptance: str
+    crops: dict[str, int]
+    rejected_references: int
+    warnings: list[str]
+    materialized: str | None
+
+    @classmethod
+    def from_classes(cls, out: Path, info: dict) -> DiscoveryResult:
+        return cls(
+            out=out, cohort=info["cohort"], num_classes=info["num_classes"], scans=len(info["scans"]),
+            patch_size=tuple(info["patch_size"]), resolutions=info["resolutions"], placement=info["placement"],
+            acceptance=info["acceptance"], crops=dict(info["crops"]), rejected_references=len(info["rejected_references"]),
+            warnings=list(info["warnings"]), materialized=info.get("materialized"),
+        )
+
+
+@dataclasses.dataclass
+class _Run:
+    """One discovery's resolved inputs: the config, the cohort, the patient split and the usable scans."""
+
+    cfg: DiscoveryConfig
+    cohort_path: Path
+    cohort: object
+    ids: list[str]
+    patients: list[str]
+    shapes: np.ndarray
+    usable: np.ndarray
+    is_val: np.ndarray
+    train_pool: np.ndarray
+    val_pool: np.ndarray
+    device: torch.device
+    encoder: tuple | None
+    cohort_hash: str
+    warnings: list[str]
+
+    @property
+    def patch(self) -> tuple[int, ...]:
+        return tuple(self.cfg.patch_size)
+
+    def identity(self) -> dict:
+        return {**self.cfg.identity(), "cohort": self.cohort_hash}
 
 
 def clamp_counts(cfg: DiscoveryConfig, n_train: int, n_val: int) -> tuple[DiscoveryConfig, list[str]]:
@@ -83,42 +134,12 @@ def clamp_counts(cfg: DiscoveryConfig, n_train: int, n_val: int) -> tuple[Discov
 
 
 def _open_cohort(path: str | Path):
-    from semgen.cohort import Cohort
+    from semgen.cohort.store import Cohort
 
     try:
         return Cohort(path)
     except (OSError, ValueError) as e:
         raise DiscoveryError(f"{path}: cannot open the cohort ({e}); make one from scans with `semgen prepare SCANS --out COHORT`") from None
-
-
-def _prepare_out(out: Path, identity: dict, overwrite: bool) -> dict | None:
-    """Check ``out`` against this run; returns the saved progress to continue from, a fresh
-    one, or None when the pattern set there is already complete."""
-    out.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in OUTPUTS:
-            (out / name).unlink(missing_ok=True)
-    existing = out / "classes.json" if (out / "classes.json").is_file() else out / PROGRESS
-    if existing.is_file():
-        saved = read_json(existing)["identity"]
-        if saved != identity:
-            diffs = [
-                f"{k}: {saved['config'].get(k)!r} -> {v!r}" for k, v in identity["config"].items() if saved["config"].get(k) != v
-            ]
-            if saved["cohort_hash"] != identity["cohort_hash"]:
-                diffs.insert(0, "the cohort's manifest changed")
-            raise DiscoveryError(
-                f"{out} holds self-discovery made with other options ({'; '.join(diffs)}); "
-                "use --overwrite to start again, or another --out"
-            )
-        if existing.name == "classes.json":
-            return None
-        log.info("continuing the self-discovery in %s", out)
-        return read_json(existing)
-    leftovers = [name for name in OUTPUTS if (out / name).exists()]
-    if leftovers:
-        raise DiscoveryError(f"{out} holds {', '.join(leftovers)} from an unknown run; use --overwrite or another --out")
-    return {"identity": identity, "classes": [], "rejected": [], "next_reference": 0}
 
 
 def _load_grids(cohort, ids: list[str], grid: tuple[int, ...]) -> torch.Tensor:
@@ -225,17 +246,26 @@ def _materialize(path: Path, table: CropTable, ids: list[str], cohort, patch: tu
         del array
 
 
-def discover(cohort_path: str | Path, out: str | Path, config: DiscoveryConfig | None = None, *, overwrite: bool = False) -> Path:
-    """Self-discovery of anatomical patterns (paper Sec. 2) from the cohort at ``cohort_path``
-    into the folder ``out``; returns ``out``. See the module docstring for the stages and
-    :class:`~semgen.discovery.config.DiscoveryConfig` for the options.
+def _load_given_encoder(cfg: DiscoveryConfig, cohort, cohort_path) -> tuple[DiscoveryConfig, tuple | None]:
+    """The ``--encoder`` checkpoint (``None`` without one), checked against the cohort; its grid
+    replaces ``ae_grid``."""
+    if cfg.encoder is None:
+        return cfg, None
+    try:
+        encoder = load_encoder(cfg.encoder)
+    except EncoderError as e:
+        raise DiscoveryError(str(e)) from None
+    dims = encoder[2].get("spatial_dims", cohort.spatial_dims)
+    if dims != cohort.spatial_dims:
+        raise DiscoveryError(f"{cfg.encoder}: a {dims}D encoder cannot embed the {cohort.spatial_dims}D cohort {cohort_path}")
+    if "grid" in encoder[2]:
+        cfg = dataclasses.replace(cfg, ae_grid=tuple(encoder[2]["grid"]))
+    return cfg, encoder
 
-    Raises :class:`~semgen.discovery.planning.DiscoveryError` (a ``ValueError``) with an
-    explanation when the cohort cannot give what is asked.
-    """
-    cfg = config if config is not None else DiscoveryConfig()
-    cfg.validate()
-    out = Path(out)
+
+def _setup(cohort_path: str | Path, cfg: DiscoveryConfig) -> _Run:
+    """Open the cohort, resolve and clamp the options, split the patients: every check on the
+    input before any file is written."""
     cohort = _open_cohort(cohort_path)
     ids = list(cohort.ids)
     if not ids:
@@ -243,17 +273,7 @@ def discover(cohort_path: str | Path, out: str | Path, config: DiscoveryConfig |
     records = [cohort[i] for i in ids]
     device = resolve_device(cfg.device)
     cfg = cfg.resolve(cohort.spatial_dims, cuda=device.type == "cuda")
-    encoder = None
-    if cfg.encoder is not None:
-        try:
-            encoder = load_encoder(cfg.encoder)
-        except EncoderError as e:
-            raise DiscoveryError(str(e)) from None
-        dims = encoder[2].get("spatial_dims", cohort.spatial_dims)
-        if dims != cohort.spatial_dims:
-            raise DiscoveryError(f"{cfg.encoder}: a {dims}D encoder cannot embed the {cohort.spatial_dims}D cohort {cohort_path}")
-        if "grid" in encoder[2]:
-            cfg = dataclasses.replace(cfg, ae_grid=tuple(encoder[2]["grid"]))
+    cfg, encoder = _load_given_encoder(cfg, cohort, cohort_path)
     shapes = np.array([r.shape for r in records], dtype=np.int64)
     patch = tuple(cfg.patch_size)
     usable = (shapes >= np.asarray(patch)).all(axis=1)
@@ -265,7 +285,8 @@ def discover(cohort_path: str | Path, out: str | Path, config: DiscoveryConfig |
             + ", ".join(small[:5]) + (" ..." if len(small) > 5 else "")
         )
         log.warning(warnings[-1])
-    is_val = split_patients([r.patient for r in records], cfg.val_fraction, cfg.seed)
+    held_out = validation_patients([r.patient for r in records], cfg.val_fraction, cfg.seed, "validation-split")
+    is_val = np.array([r.patient in held_out for r in records], dtype=bool)
     train_pool = np.flatnonzero(usable & ~is_val)
     val_pool = np.flatnonzero(usable & is_val)
     if len(train_pool) == 0:
@@ -274,50 +295,41 @@ def discover(cohort_path: str | Path, out: str | Path, config: DiscoveryConfig |
             f"({int(usable.sum())} usable scans of {len(ids)}); use a smaller --patch-size or a larger cohort"
         )
     cfg, clamped = clamp_counts(cfg, len(train_pool), len(val_pool))
-    warnings += clamped
-    cohort_hash = cohort.manifest_hash()
-    identity = {"cohort_hash": cohort_hash, "config": result_fields(cfg)}
-    state = _prepare_out(out, identity, overwrite)
-    save_config(cfg, out / "config.yaml")
-    if state is None:
-        log.info("%s already holds a complete pattern set for these options", out)
-        info = read_json(out / "classes.json")
-        if cfg.materialize and not info.get("materialized"):
-            from semgen.discovery.dataset import PatternSet
+    return _Run(cfg, Path(cohort_path), cohort, ids, [r.patient for r in records], shapes, usable, is_val, train_pool,
+                val_pool, device, encoder, cohort.manifest_hash(), warnings + clamped)
 
-            patterns = PatternSet(out, cohort_path)
-            _materialize(out / "crops.npy", patterns.table, ids, cohort, patch)
-            write_json(out / "classes.json", {**info, "materialized": "crops.npy"})
-        return out
-    write_json(out / PROGRESS, state)
 
-    features = _features(cfg, out, cohort, ids, is_val, encoder, device, cohort_hash)
-    boxes: dict[int, np.ndarray] = {}
-    plans = _plan(cfg, out, state, cohort, ids, train_pool, boxes)
-
+def _neighbors(run: _Run, features: np.ndarray, plans: list[ClassPlan], boxes: dict[int, np.ndarray]):
+    """Stage 4: each class's nearest training and validation scans and their crop boxes;
+    returns (table, refs, (train_nn, train_d, val_nn, val_d), body boxes (N, 2, ndim))."""
+    cfg, patch = run.cfg, run.patch
     refs = np.array([p.reference for p in plans])
-    train_nn, train_d = nearest(features[refs], features[train_pool], cfg.neighbors, device)
-    val_nn, val_d = nearest(features[refs], features[val_pool], cfg.val_neighbors, device)
-    train_nn, val_nn = train_pool[train_nn], val_pool[val_nn]
+    train_nn, train_d = nearest(features[refs], features[run.train_pool], cfg.neighbors, run.device)
+    val_nn, val_d = nearest(features[refs], features[run.val_pool], cfg.val_neighbors, run.device)
+    train_nn, val_nn = run.train_pool[train_nn], run.val_pool[val_nn]
     needed = np.unique(np.concatenate([refs, train_nn.ravel(), val_nn.ravel()]))
     for i in progress([int(i) for i in needed if int(i) not in boxes], desc="body boxes", unit="scan"):
-        boxes[i] = body_box(cohort.mask(ids[i]))
-    box_array = np.zeros((len(ids), 2, len(patch)), dtype=np.int64)
+        boxes[i] = body_box(run.cohort.mask(run.ids[i]))
+    box_array = np.zeros((len(run.ids), 2, len(patch)), dtype=np.int64)
     for i, b in boxes.items():
         box_array[i] = b
     table = CropTable.concat([
         class_crops(
-            p, train_nn[c], train_d[c], val_nn[c], val_d[c], box_array, shapes, patch=patch, resolutions=cfg.resolutions,
+            p, train_nn[c], train_d[c], val_nn[c], val_d[c], box_array, run.shapes, patch=patch, resolutions=cfg.resolutions,
             scale=cfg.multires_scale, shift=cfg.multires_shift, placement=cfg.placement, seed=cfg.seed,
         )
         for c, p in enumerate(plans)
     ])
-    patients = [r.patient for r in records]
-    write_manifest(out / "manifest.csv", table, ids, patients, refs.tolist())
+    return table, refs, (train_nn, train_d, val_nn, val_d), box_array
+
+
+def _write_neighbors(out: Path, run: _Run, plans: list[ClassPlan], nn, box_array: np.ndarray) -> None:
+    ids = run.ids
+    train_nn, train_d, val_nn, val_d = nn
     write_json(out / "neighbors.json", {
         "scans": ids,
-        "validation_scans": [ids[i] for i in np.flatnonzero(is_val)],
-        "left_out_scans": [ids[i] for i in np.flatnonzero(~usable)],
+        "validation_scans": [ids[i] for i in np.flatnonzero(run.is_val)],
+        "left_out_scans": [ids[i] for i in np.flatnonzero(~run.usable)],
         "metric": "L2 distance between auto-encoder features (features.npy rows in the order of 'scans')",
         "classes": [
             {
@@ -329,11 +341,14 @@ def discover(cohort_path: str | Path, out: str | Path, config: DiscoveryConfig |
             for c, p in enumerate(plans)
         ],
     })
-    draw_atlas(out / "atlas.png", table, refs.tolist(), ids, cohort.image)
-    if cfg.materialize:
-        _materialize(out / "crops.npy", table, ids, cohort, patch)
-    write_json(out / "classes.json", {
-        "identity": identity,
+
+
+def _classes_doc(run: _Run, plans: list[ClassPlan], table: CropTable, nn, state: dict) -> dict:
+    """The content of ``classes.json`` (written last: its presence means the set is complete)."""
+    cfg, patch, ids = run.cfg, run.patch, run.ids
+    train_nn, _, val_nn, _ = nn
+    return {
+        "identity": run.identity(),
         "num_classes": len(plans),
         "spatial_dims": len(patch),
         "patch_size": list(patch),
@@ -342,19 +357,66 @@ def discover(cohort_path: str | Path, out: str | Path, config: DiscoveryConfig |
         "acceptance": AcceptanceRule(cfg.acceptance, cfg.lung_threshold, cfg.lung_max_dense, cfg.min_foreground, cfg.min_std).describe(),
         "axis_order": "XYZ"[: len(patch)],
         "orientation": "LPS",
-        "cohort": str(Path(cohort_path).resolve()),
+        "cohort": str(run.cohort_path.resolve()),
         "scans": ids,
         "crops": {"train": int((~table.split).sum()), "validation": int(table.split.sum())},
         "materialized": "crops.npy" if cfg.materialize else None,
         "classes": [
             {
-                **p.to_json(ids), "patient": patients[p.reference], "size": list(patch),
+                **p.to_json(ids), "patient": run.patients[p.reference], "size": list(patch),
                 "train_neighbors": len(train_nn[c]), "validation_neighbors": len(val_nn[c]),
             }
             for c, p in enumerate(plans)
         ],
         "rejected_references": state["rejected"],
-        "warnings": warnings,
-    })
-    (out / PROGRESS).unlink(missing_ok=True)
-    return out
+        "warnings": run.warnings,
+    }
+
+
+def _complete(out: Path, run: _Run) -> DiscoveryResult:
+    """A pattern set already complete for these options: materialise its crops if now asked."""
+    log.info("%s already holds a complete pattern set for these options", out)
+    info = read_json(out / "classes.json")
+    if run.cfg.materialize and not info.get("materialized"):
+        from semgen.discovery.dataset import PatternSet
+
+        patterns = PatternSet(out, run.cohort_path)
+        _materialize(out / "crops.npy", patterns.table, run.ids, run.cohort, run.patch)
+        info = {**info, "materialized": "crops.npy"}
+        write_json(out / "classes.json", info)
+    return DiscoveryResult.from_classes(out, info)
+
+
+def discover(cohort_path: str | Path, out: str | Path, config: DiscoveryConfig | None = None, *, overwrite: bool = False) -> DiscoveryResult:
+    """Self-discovery of anatomical patterns (paper Sec. 2) from the cohort at ``cohort_path``
+    into the folder ``out``; returns a :class:`DiscoveryResult`. See the module docstring for the
+    stages and :class:`~semgen.discovery.config.DiscoveryConfig` for the options.
+
+    Raises :class:`~semgen.discovery.planning.DiscoveryError` (a ``ValueError``) with an
+    explanation when the cohort cannot give what is asked.
+    """
+    out = Path(out)
+    run = _setup(cohort_path, config if config is not None else DiscoveryConfig())
+    with claim_folder(out, stage="discover", identity=run.identity(), outputs=OUTPUTS, config=run.cfg,
+                      overwrite=overwrite) as claim:
+        if claim.resumed and (out / "classes.json").is_file():
+            return _complete(out, run)
+        if claim.resumed and (out / PROGRESS).is_file():
+            log.info("continuing the self-discovery in %s", out)
+            state = read_json(out / PROGRESS)
+        else:
+            state = {"classes": [], "rejected": [], "next_reference": 0}
+        write_json(out / PROGRESS, state)
+        features = _features(run.cfg, out, run.cohort, run.ids, run.is_val, run.encoder, run.device, run.cohort_hash)
+        boxes: dict[int, np.ndarray] = {}
+        plans = _plan(run.cfg, out, state, run.cohort, run.ids, run.train_pool, boxes)
+        table, refs, nn, box_array = _neighbors(run, features, plans, boxes)
+        write_manifest(out / "manifest.csv", table, run.ids, run.patients, refs.tolist())
+        _write_neighbors(out, run, plans, nn, box_array)
+        draw_atlas(out / "atlas.png", table, refs.tolist(), run.ids, run.cohort.image)
+        if run.cfg.materialize:
+            _materialize(out / "crops.npy", table, run.ids, run.cohort, run.patch)
+        info = _classes_doc(run, plans, table, nn, state)
+        write_json(out / "classes.json", info)
+        (out / PROGRESS).unlink(missing_ok=True)
+    return DiscoveryResult.from_classes(out, info)

@@ -53,17 +53,6 @@ class ClassPlan:
         return cls(entry["class"], position[entry["reference"]], tuple(entry["start"]), tuple(entry["fraction"]))
 
 
-def split_patients(patients: list[str], val_fraction: float, seed: int) -> np.ndarray:
-    """Patient-level split: (N,) bool, True for scans of validation patients. round(fraction x
-    number of patients) patients, at least one when there are two or more and the fraction is > 0."""
-    unique = sorted(set(patients))
-    n_val = round(val_fraction * len(unique))
-    if val_fraction > 0 and len(unique) >= 2:
-        n_val = min(max(n_val, 1), len(unique) - 1)
-    chosen = set(numpy_rng(seed, "validation-split").permutation(unique)[:n_val].tolist())
-    return np.array([p in chosen for p in patients], dtype=bool)
-
-
 def candidate_starts(shape: tuple[int, ...], size: tuple[int, ...], count: int, rng: np.random.Generator) -> np.ndarray:
     """(count, ndim) uniform random crop starts such that the crop lies inside ``shape``."""
     upper = np.asarray(shape) - np.asarray(size) + 1

@@ -357,9 +357,11 @@ class EncoderClassifier(nn.Module):
 MODELS: dict[str, type[nn.Module]] = {"UNet": UNet, "EncoderClassifier": EncoderClassifier}
 
 
-def build_model(architecture: Mapping[str, Any]) -> nn.Module:
+def build_model(architecture: Mapping[str, Any], *, seed: int | None = None) -> nn.Module:
     """Build a model from ``{"name": ..., "args": {...}}`` (a model's ``.architecture``).
 
+    With ``seed``, the initial weights come from ``torch.manual_seed(seed)`` inside a fork of
+    torch's global generator (the caller's random stream is untouched), so a seed fixes them.
     Raises ``ValueError`` for an unknown name or bad arguments.
     """
     if not isinstance(architecture, Mapping) or "name" not in architecture:
@@ -367,10 +369,13 @@ def build_model(architecture: Mapping[str, Any]) -> nn.Module:
     name, args = architecture["name"], architecture.get("args") or {}
     if name not in MODELS:
         raise ValueError(f"unknown architecture {name!r}; known: {', '.join(MODELS)}")
-    try:
-        return MODELS[name](**args)
-    except TypeError as e:
-        raise ValueError(f"bad arguments for {name}: {e}") from None
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        try:
+            return MODELS[name](**args)
+        except TypeError as e:
+            raise ValueError(f"bad arguments for {name}: {e}") from None
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:

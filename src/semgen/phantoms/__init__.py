@@ -16,7 +16,7 @@ from semgen.phantoms.anatomy import (
     Preset,
     make_phantom,
 )
-from semgen.phantoms.writer import PhantomsConfig, patient_plan, write_cohort
+from semgen.phantoms.writer import PhantomsConfig, PhantomsResult, patient_plan, phantoms, write_cohort
 
 __all__ = [
     "LABELS",
@@ -26,8 +26,10 @@ __all__ = [
     "PatientType",
     "Phantom",
     "PhantomsConfig",
+    "PhantomsResult",
     "Preset",
     "make_phantom",
     "patient_plan",
+    "phantoms",
     "write_cohort",
 ]

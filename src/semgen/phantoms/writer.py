@@ -3,7 +3,9 @@ candidate list, manifest, montage and resolved configuration.
 
 Patients are generated in parallel worker processes; patient ``i`` is built from its own
 seed ``derive_seed(seed, "phantom", i)`` and its type from a seeded, balanced assignment,
-so the output is identical for any number of workers.
+so the output is identical for any number of workers. The output folder is claimed through
+the stage contract (:mod:`semgen.stage`): a folder holding phantoms of another count, seed or
+preset is refused without ``--overwrite``; one holding the same cohort is reused as it is.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from semgen.io.scan import write_scan
 from semgen.phantoms.anatomy import PATIENT_TYPES, PRESETS, make_phantom
-from semgen.utils.io import atomic_path, atomic_write
+from semgen.stage import StageConfig, claim_folder, require
+from semgen.utils.io import atomic_write
 
 MANIFEST_FIELDS = [
     "id",
@@ -42,16 +46,20 @@ MANIFEST_FIELDS = [
     "roll_deg",
 ]
 CANDIDATE_FIELDS = ["id", "x", "y", "z", "x_mm", "y_mm", "z_mm", "radius_mm", "label", "kind"]
+OUTPUTS = ("images", "labels", "nodules", "candidates.csv", "manifest.csv", "montage.png")
 
 
 @dataclass
-class PhantomsConfig:
+class PhantomsConfig(StageConfig):
     """Configuration of ``semgen phantoms`` (saved as ``OUT/config.yaml``).
 
     ``out``: output folder; ``n``: number of patients; ``seed``: cohort seed; ``preset``:
     one of :data:`~semgen.phantoms.anatomy.PRESETS`; ``workers``: worker processes
-    (0 = one per CPU core, at most ``n``); ``montage_patients``: patients drawn in the montage.
+    (0 = one per CPU core, at most ``n``); ``montage_patients``: patients drawn in the montage;
+    ``overwrite``: replace phantoms of another count, seed or preset in ``out``.
     """
+
+    IDENTITY = ("n", "seed", "preset", "montage_patients")
 
     out: Path | None = None
     n: int = 32
@@ -59,21 +67,44 @@ class PhantomsConfig:
     preset: str = "small"
     workers: int = 0
     montage_patients: int = 4
+    overwrite: bool = False
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the bad option."""
-        if self.out is None:
-            raise ValueError("phantoms: an output folder is required")
-        if self.n < 1:
-            raise ValueError(f"phantoms: --n must be at least 1, got {self.n}")
-        if self.seed < 0:
-            raise ValueError(f"phantoms: --seed must be non-negative, got {self.seed}")
-        if self.preset not in PRESETS:
-            raise ValueError(f"phantoms: unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
-        if self.workers < 0:
-            raise ValueError(f"phantoms: --workers must be 0 (auto) or more, got {self.workers}")
-        if self.montage_patients < 0:
-            raise ValueError(f"phantoms: montage_patients must be 0 or more, got {self.montage_patients}")
+        """Raise :class:`~semgen.stage.ConfigError` naming the bad option."""
+        require(self.out is not None, "phantoms: an output folder is required")
+        require(self.n >= 1, f"--n must be at least 1, got {self.n}")
+        require(self.seed >= 0, f"--seed must be non-negative, got {self.seed}")
+        require(self.preset in PRESETS, f"--preset: unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        require(self.workers >= 0, f"--workers must be 0 (auto) or more, got {self.workers}")
+        require(self.montage_patients >= 0, f"montage_patients must be 0 or more, got {self.montage_patients}")
+
+
+@dataclass
+class PhantomsResult:
+    """What :func:`phantoms` wrote: ``manifest`` (``OUT/manifest.csv``), the phantoms' ``shape``
+    and ``spacing`` (text like ``128x128x64``), their ``types``, the ``nodules`` and
+    ``lookalikes`` in ``candidates.csv``; ``reused``: the folder already held this cohort."""
+
+    manifest: Path
+    n: int
+    shape: str
+    spacing: str
+    types: list[str]
+    nodules: int
+    lookalikes: int
+    reused: bool
+
+    @property
+    def root(self) -> Path:
+        return self.manifest.parent
+
+    @classmethod
+    def from_rows(cls, manifest: Path, rows: list[dict[str, Any]], reused: bool) -> PhantomsResult:
+        return cls(
+            manifest=manifest, n=len(rows), shape=str(rows[0]["shape"]), spacing=str(rows[0]["spacing"]),
+            types=sorted({str(r["type_name"]) for r in rows}), nodules=sum(int(r["n_nodules"]) for r in rows),
+            lookalikes=sum(int(r["n_lookalikes"]) for r in rows), reused=reused,
+        )
 
 
 def patient_plan(n: int, seed: int) -> list[tuple[str, int, int]]:
@@ -93,7 +124,12 @@ def write_cohort(
     workers: int = 0,
     montage_patients: int = 4,
 ) -> Path:
-    """Generate ``n`` phantoms and write them under ``out``; returns ``out/manifest.csv``.
+    """:func:`phantoms` with these options; returns ``out/manifest.csv``."""
+    return phantoms(PhantomsConfig(Path(out), n, seed, preset, workers, montage_patients)).manifest
+
+
+def phantoms(cfg: PhantomsConfig) -> PhantomsResult:
+    """Generate ``cfg.n`` phantoms and write them under ``cfg.out`` (``semgen phantoms``).
 
     Writes ``images/<id>.nii.gz`` (int16 HU), ``labels/<id>.nii.gz`` (uint8 organ labels,
     :data:`~semgen.phantoms.anatomy.LABELS`), ``nodules/<id>.nii.gz`` (uint8 nodule mask),
@@ -101,24 +137,40 @@ def write_cohort(
     ``manifest.csv`` (one row per patient), ``montage.png`` and ``config.yaml``. Every file
     is written atomically. ``workers`` = 0 uses one process per CPU core (at most ``n``).
     """
-    from semgen.utils.config import save_config
+    root = Path(cfg.out)
+    with claim_folder(root, stage="phantoms", identity=cfg.identity(), outputs=OUTPUTS, config=cfg,
+                      overwrite=cfg.overwrite) as claim:
+        manifest = root / "manifest.csv"
+        if claim.resumed and manifest.is_file():
+            with open(manifest, newline="") as f:
+                return PhantomsResult.from_rows(manifest, list(csv.DictReader(f)), reused=True)
+        results = _generate_all(cfg)
+        _write_tables(root, results)
+        panels = [r["panel"] for r in results if r["panel"] is not None]
+        if panels:
+            from semgen.phantoms.montage import draw_montage
+
+            draw_montage(root / "montage.png", panels)
+    return PhantomsResult.from_rows(manifest, [r["row"] for r in results], reused=False)
+
+
+def _generate_all(cfg: PhantomsConfig) -> list[dict[str, Any]]:
+    """Every patient of ``cfg`` generated and written (in worker processes), sorted by id."""
     from semgen.utils.progress import progress
 
-    cfg = PhantomsConfig(Path(out), n, seed, preset, workers, montage_patients)
-    cfg.validate()
-    root = Path(out)
+    root = Path(cfg.out)
     for sub in ("images", "labels", "nodules"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    plan = patient_plan(n, seed)
+    plan = patient_plan(cfg.n, cfg.seed)
     first_of_type: dict[int, int] = {}
     for i, (_, _, ptype) in enumerate(plan):
         first_of_type.setdefault(ptype, i)
-    shown = sorted(first_of_type.values())[:montage_patients]
-    jobs = [(str(root), pid, pseed, preset, ptype, i in shown) for i, (pid, pseed, ptype) in enumerate(plan)]
+    shown = sorted(first_of_type.values())[: cfg.montage_patients]
+    jobs = [(str(root), pid, pseed, cfg.preset, ptype, i in shown) for i, (pid, pseed, ptype) in enumerate(plan)]
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    n_workers = min(n, workers or cores)
+    n_workers = min(cfg.n, cfg.workers or cores)
     results: list[dict[str, Any]] = []
-    bar = progress(total=n, desc="phantoms", unit="patient")
+    bar = progress(total=cfg.n, desc="phantoms", unit="patient")
     if n_workers == 1:
         for job in jobs:
             results.append(_generate(*job))
@@ -132,39 +184,24 @@ def write_cohort(
                 bar.update()
     bar.close()
     results.sort(key=lambda r: r["row"]["id"])
+    return results
+
+
+def _write_tables(root: Path, results: list[dict[str, Any]]) -> None:
+    """``candidates.csv`` and ``manifest.csv`` of the generated patients."""
     with atomic_write(root / "candidates.csv", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CANDIDATE_FIELDS)
         writer.writeheader()
         for r in results:
             writer.writerows(r["candidates"])
-    manifest = root / "manifest.csv"
-    with atomic_write(manifest, newline="") as f:
+    with atomic_write(root / "manifest.csv", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=MANIFEST_FIELDS)
         writer.writeheader()
         writer.writerows(r["row"] for r in results)
-    panels = [r["panel"] for r in results if r["panel"] is not None]
-    if panels:
-        from semgen.phantoms.montage import draw_montage
-
-        draw_montage(root / "montage.png", panels)
-    save_config(cfg, root / "config.yaml")
-    return manifest
 
 
 def _fmt(values) -> str:
     return "x".join(f"{v:g}" for v in values)
-
-
-def _write_nifti(path: Path, array: np.ndarray, spacing, origin) -> None:
-    """Write a canonical (X, Y, Z) array as NIfTI with spacing, origin and identity (LPS) direction."""
-    import SimpleITK as sitk
-
-    image = sitk.GetImageFromArray(np.ascontiguousarray(array.transpose(2, 1, 0)))
-    image.SetSpacing([float(s) for s in spacing])
-    image.SetOrigin([float(o) for o in origin])
-    image.SetDirection((1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
-    with atomic_path(path) as tmp:
-        sitk.WriteImage(image, str(tmp), True)
 
 
 def _generate(root: str, pid: str, seed: int, preset: str, ptype: int, want_panel: bool) -> dict[str, Any]:
@@ -174,9 +211,9 @@ def _generate(root: str, pid: str, seed: int, preset: str, ptype: int, want_pane
     out = Path(root)
     name = f"{pid}.nii.gz"
     hu = np.rint(ph.image).astype(np.int16)
-    _write_nifti(out / "images" / name, hu, ph.spacing, ph.origin)
-    _write_nifti(out / "labels" / name, ph.labels, ph.spacing, ph.origin)
-    _write_nifti(out / "nodules" / name, ph.nodule_mask, ph.spacing, ph.origin)
+    write_scan(out / "images" / name, hu, ph.spacing, ph.origin)
+    write_scan(out / "labels" / name, ph.labels, ph.spacing, ph.origin)
+    write_scan(out / "nodules" / name, ph.nodule_mask, ph.spacing, ph.origin)
     row = {
         "id": pid,
         "image": f"images/{name}",

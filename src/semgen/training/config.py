@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from semgen.stage import ConfigError, StageConfig, check_at_least, require
 
 PRESETS: dict[str, dict[str, int]] = {
     "paper": {
@@ -51,12 +55,10 @@ PRESETS: dict[str, dict[str, int]] = {
 LR_SCHEDULES = ("step", "plateau", "none")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
-# fields that define the model and the task: a resumed run must keep them
-IDENTITY_FIELDS = ("method", "width", "norm", "encoder", "patch", "input")
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(StageConfig):
     """Configuration of one pre-training run (``semgen pretrain``); see the module table for presets.
 
     ``patch`` is the training crop size (X, Y[, Z]); ``None`` = the crop size of the pattern
@@ -67,7 +69,17 @@ class PretrainConfig:
     area's fast path (bf16 autocast + channels_last where the hardware supports it).
     ``threads``: torch intra-op threads per process (``None`` = torch's default; 1 is much
     faster on a machine whose cores other jobs are using).
+
+    Identity (:mod:`semgen.stage`): every field that changes the weights, except the
+    stopping rule (``epochs``, ``patience``, ``min_delta``: a resumed run may extend it) and
+    the machine (``device``, ``threads``, ``num_workers``, ``deterministic``).
     """
+
+    IDENTITY = (
+        "input", "method", "preset", "seed", "width", "patch", "norm", "encoder", "batch_size", "lr", "lr_schedule",
+        "lr_step", "lr_gamma", "plateau_patience", "min_lr", "warmup_epochs", "lambda_rec", "lambda_cls",
+        "subvolumes_per_scan", "validation_fraction", "precision", "phantoms", "discovery_config",
+    )
 
     input: str | None = None
     out: str = "runs/pretrain"
@@ -104,17 +116,39 @@ class PretrainConfig:
     resume: bool = False
     overwrite: bool = False
 
+    def validate(self) -> None:
+        """Every option in range (fields still ``None`` are filled from the preset later)."""
+        check_at_least(self, ("width", "epochs", "batch_size", "patience", "lr_step", "plateau_patience",
+                              "subvolumes_per_scan", "phantoms", "threads"), 1)
+        check_at_least(self, ("warmup_epochs", "num_workers"), 0)
+        require(self.triplets >= 0, f"triplets (a --config key) must be >= 0, got {self.triplets}")
+        require(self.lr > 0, f"--lr must be positive, got {self.lr}")
+        require(self.lr_schedule in LR_SCHEDULES, f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        require(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        require(self.preset in ("auto", *PRESETS), f"--preset: unknown preset {self.preset!r}; known: auto, {', '.join(PRESETS)}")
+        require(0.0 < self.validation_fraction < 1.0,
+                f"validation_fraction (a --config key) must be in (0, 1), got {self.validation_fraction}")
+        if self.patch is not None and (len(self.patch) not in (2, 3) or min(self.patch) < 1):
+            raise ConfigError(f"--patch must be 2 or 3 positive sizes (X Y [Z]), got {self.patch}")
+        require(not (self.resume and self.overwrite), "--resume and --overwrite exclude each other")
+
+    def identity(self) -> dict[str, Any]:
+        """:attr:`IDENTITY` with ``input`` and ``discovery_config`` as absolute paths."""
+        values = super().identity()
+        for name in ("input", "discovery_config"):
+            if values[name] is not None:
+                values[name] = str(Path(values[name]).resolve())
+        return values
+
 
 def resolve_config(cfg: PretrainConfig, *, cuda: bool) -> PretrainConfig:
-    """A copy of ``cfg`` with the preset filled in and every value checked (``ValueError``)."""
+    """A copy of ``cfg`` with the preset filled in (checked again at construction)."""
     from semgen.tasks import get_method
 
     method = get_method(cfg.method)
     preset = cfg.preset
     if preset == "auto":
         preset = "paper" if (cuda and cfg.input is not None) else "cpu"
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {cfg.preset!r}; known: auto, {', '.join(PRESETS)}")
     values = dataclasses.asdict(cfg)
     values["preset"] = preset
     for key, default in PRESETS[preset].items():
@@ -122,29 +156,4 @@ def resolve_config(cfg: PretrainConfig, *, cuda: bool) -> PretrainConfig:
             values[key] = default
     if cfg.warmup_epochs is None:
         values["warmup_epochs"] = min(values["warmup_epochs"], method.warmup_epochs) if method.joint else 0
-    out = PretrainConfig(**values)
-    _check(out)
-    return out
-
-
-def _check(cfg: PretrainConfig) -> None:
-    positive = ("width", "epochs", "batch_size", "patience", "lr_step", "plateau_patience", "subvolumes_per_scan", "phantoms")
-    for key in positive:
-        if getattr(cfg, key) < 1:
-            raise ValueError(f"--{key.replace('_', '-')} must be at least 1, got {getattr(cfg, key)}")
-    if cfg.threads is not None and cfg.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {cfg.threads}")
-    if cfg.warmup_epochs < 0 or cfg.num_workers < 0 or cfg.triplets < 0:
-        raise ValueError("--warmup-epochs, --num-workers and --triplets must be non-negative")
-    if not cfg.lr > 0:
-        raise ValueError(f"--lr must be positive, got {cfg.lr}")
-    if cfg.lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {cfg.lr_schedule!r}")
-    if cfg.precision not in PRECISIONS:
-        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {cfg.precision!r}")
-    if not 0.0 < cfg.validation_fraction < 1.0:
-        raise ValueError(f"--validation-fraction must be in (0, 1), got {cfg.validation_fraction}")
-    if cfg.patch is not None and (len(cfg.patch) not in (2, 3) or min(cfg.patch) < 1):
-        raise ValueError(f"--patch must be 2 or 3 positive sizes (X Y [Z]), got {cfg.patch}")
-    if cfg.resume and cfg.overwrite:
-        raise ValueError("--resume and --overwrite exclude each other")
+    return PretrainConfig(**values)

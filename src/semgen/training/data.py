@@ -119,22 +119,6 @@ class SubvolumeDataset(Dataset):
         return self._cohort
 
 
-def split_patients(ids: Sequence[str], patients: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """Split scan ``ids`` into (train, validation) by patient, seeded; a patient never spans both.
-
-    With a single patient both lists hold all scans (validation then uses other, fixed crops).
-    """
-    unique = sorted(set(patients))
-    if len(unique) < 2:
-        return list(ids), list(ids)
-    order = numpy_rng(seed, "patient-split").permutation(len(unique))
-    n_val = min(len(unique) - 1, max(1, round(fraction * len(unique))))
-    val_patients = {unique[i] for i in order[:n_val]}
-    train = [i for i, p in zip(ids, patients) if p not in val_patients]
-    val = [i for i, p in zip(ids, patients) if p in val_patients]
-    return train, val
-
-
 def _seed_worker(seed: int, rank: int, epoch: int, worker_id: int) -> None:
     # a worker's own torch stream, derived from (seed, rank, epoch, worker): anything a dataset
     # draws from torch's default generator in a worker is reproducible

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from semgen.utils.device import resolve_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -32,19 +34,6 @@ class DistInfo:
     def is_main(self) -> bool:
         """Rank 0: the only process that writes files."""
         return self.rank == 0
-
-
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` → this process's CUDA device when there is one, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available")
-        if dev.index is None:
-            dev = torch.device("cuda", local_rank)
-    return dev
 
 
 def init_distributed(device: str = "auto", timeout_minutes: float = 60.0) -> DistInfo:

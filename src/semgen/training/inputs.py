@@ -1,16 +1,12 @@
-"""What ``semgen pretrain INPUT`` trains on, running the earlier stages as needed (cached in RUN).
+"""What the pre-training stage trains on: the datasets of a pattern set (``semgen discover``)
+or, for sub-volume methods, of a cohort (``semgen prepare``), after the input checks.
 
-INPUT kinds (:func:`detect_input`): a folder with ``classes.json`` is a pattern set
-(``semgen discover``); one with ``manifest.csv`` and ``arrays/`` is a cohort
-(``semgen prepare``); anything else is scans to prepare. No INPUT = the built-in
-synthetic chest-CT cohort (``semgen.phantoms``). Stages write into ``RUN/phantoms``,
-``RUN/cohort`` and ``RUN/patterns``; each stage resumes / reuses its own finished
-output, so a re-run (or ``--resume``) does not redo them.
+Running the earlier stages for other inputs (scans, or none: the built-in phantoms) is the
+chain's job (:mod:`semgen.pipeline`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import Counter
 from pathlib import Path
@@ -18,21 +14,18 @@ from typing import Any
 
 import numpy as np
 
+from semgen.models.unet import DIVISOR
 from semgen.tasks import Method, get_method
 from semgen.training.config import PretrainConfig
-from semgen.training.data import SubvolumeDataset, split_patients
+from semgen.training.data import SubvolumeDataset
 from semgen.training.trainer import TrainingData
+from semgen.utils.splits import validation_patients
 
 log = logging.getLogger(__name__)
 
-DIVISOR = 8  # three 2x poolings in the U-Net
-PHANTOM_PRESET = "small"
 # crop size for sub-volume methods (and for discovery in the CPU chain) when --patch is not given
 CPU_PATCH = {3: (32, 32, 16), 2: (64, 64)}
 PAPER_PATCH = {3: (64, 64, 32), 2: (224, 224)}
-# the CPU chain's discovery: few classes and neighbours, small crops, and discovery's "cpu"
-# auto-encoder preset (coarse whole-scan grid: enough to tell a few dozen patients apart)
-CPU_DISCOVERY = {"classes": 8, "neighbors": 16, "val_neighbors": 6, "preset": "cpu"}
 
 
 def detect_input(path: str | Path) -> str:
@@ -53,62 +46,6 @@ def _default_patch(cfg: PretrainConfig, spatial_dims: int) -> tuple[int, ...]:
     return (PAPER_PATCH if cfg.preset == "paper" else CPU_PATCH)[spatial_dims]
 
 
-def _phantom_cohort(cfg: PretrainConfig, run_dir: Path) -> Path:
-    import yaml
-
-    from semgen.phantoms import write_cohort
-
-    out = run_dir / "phantoms"
-    if (out / "manifest.csv").is_file():
-        with open(out / "config.yaml") as f:
-            made = yaml.safe_load(f) or {}
-        if (made.get("n"), made.get("seed"), made.get("preset")) != (cfg.phantoms, cfg.seed, PHANTOM_PRESET):
-            raise ValueError(
-                f"{out} holds {made.get('n')} phantoms of seed {made.get('seed')}, not {cfg.phantoms} of seed {cfg.seed}; "
-                "use --overwrite (which starts the whole chain again) or another --out"
-            )
-        return out / "images"
-    log.info("writing %d synthetic chest-CT phantoms to %s", cfg.phantoms, out)
-    write_cohort(out, cfg.phantoms, cfg.seed, PHANTOM_PRESET)
-    return out / "images"
-
-
-def _prepare(scans: Path, run_dir: Path, cfg: PretrainConfig) -> Path:
-    from semgen.cohort.prepare import PrepareConfig, prepare
-
-    out = run_dir / "cohort"
-    report = prepare(PrepareConfig(inputs=(str(scans),), out=str(out), seed=cfg.seed))
-    if not report["scans"]:
-        raise ValueError(f"{scans}: no scan could be prepared (see {out / 'report.json'})")
-    return out
-
-
-def _discover(cohort: Path, run_dir: Path, cfg: PretrainConfig) -> Path:
-    """Self-discovery into RUN/patterns: ``--discovery-config`` YAML first, then (for what it
-    leaves unset) the seed, the device, ``--patch`` and, in the CPU preset, :data:`CPU_DISCOVERY`
-    with the CPU crop size."""
-    import yaml
-
-    from semgen.discovery import DiscoveryConfig, discover
-    from semgen.utils.config import build_config
-
-    given: set[str] = set()
-    if cfg.discovery_config is not None:
-        dcfg = build_config(DiscoveryConfig, cfg.discovery_config)
-        with open(cfg.discovery_config) as f:
-            given = set(yaml.safe_load(f) or {})
-    else:
-        dcfg = DiscoveryConfig()
-    defaults: dict[str, Any] = {"seed": cfg.seed, "device": cfg.device}
-    if cfg.preset == "cpu":
-        dims = _open_cohort(cohort).spatial_dims
-        defaults.update(CPU_DISCOVERY, patch_size=CPU_PATCH[dims])
-    if cfg.patch is not None:
-        defaults["patch_size"] = tuple(cfg.patch)
-    dcfg = dataclasses.replace(dcfg, **{k: v for k, v in defaults.items() if k not in given})
-    return discover(cohort, run_dir / "patterns", dcfg)
-
-
 def _open_cohort(path: Path):
     from semgen.cohort import Cohort
 
@@ -118,23 +55,20 @@ def _open_cohort(path: Path):
         raise ValueError(f"{path}: cannot open the cohort ({e})") from None
 
 
-def prepare_inputs(cfg: PretrainConfig, run_dir: Path) -> dict[str, str | None]:
-    """Run the stages the method needs (rank 0 only); returns ``{"cohort", "patterns"}`` paths
-    (``patterns`` is ``None`` for sub-volume methods given a cohort or scans)."""
-    method = get_method(cfg.method)
+def given_inputs(cfg: PretrainConfig, run_dir: Path) -> dict[str, str | None]:
+    """``{"cohort", "patterns"}`` paths of ``cfg.input`` when it is a pattern set, or a cohort for a
+    method that needs no discovery; other inputs need the earlier stages (:mod:`semgen.pipeline`)."""
     kind = detect_input(cfg.input) if cfg.input is not None else "phantoms"
     if kind == "patterns":
-        from semgen.discovery import PatternSet
+        from semgen.discovery.dataset import PatternSet
 
-        patterns = PatternSet(cfg.input)
-        return {"cohort": str(patterns.cohort_path), "patterns": str(cfg.input)}
-    if kind == "cohort":
-        cohort = Path(cfg.input)
-    else:
-        scans = _phantom_cohort(cfg, run_dir) if kind == "phantoms" else Path(cfg.input)
-        cohort = _prepare(scans, run_dir, cfg)
-    patterns = _discover(cohort, run_dir, cfg) if method.needs_discovery else None
-    return {"cohort": str(cohort), "patterns": str(patterns) if patterns is not None else None}
+        return {"cohort": str(PatternSet(cfg.input).cohort_path), "patterns": str(cfg.input)}
+    if kind == "cohort" and not get_method(cfg.method).needs_discovery:
+        return {"cohort": str(cfg.input), "patterns": None}
+    raise ValueError(
+        f"{cfg.input or 'no input'}: the pre-training stage takes a pattern set (or a cohort for a method without "
+        "discovery); semgen.pipeline.pretrain runs the earlier stages for scans or the built-in phantoms"
+    )
 
 
 def _check_patch(patch: tuple[int, ...], limit: tuple[int, ...], spatial_dims: int, what: str) -> None:
@@ -163,7 +97,7 @@ def _cohort_metadata(cohort) -> dict[str, Any]:
 
 
 def load_training_data(cfg: PretrainConfig, paths: dict[str, str | None]) -> TrainingData:
-    """The datasets of ``cfg.method`` from :func:`prepare_inputs`' paths, after the input checks:
+    """The datasets of ``cfg.method`` from the inputs' paths, after the input checks:
     at least 2 pattern classes for a classifying method, a patch no larger than the crops
     (or scans) and divisible by 8."""
     method = get_method(cfg.method)
@@ -173,7 +107,7 @@ def load_training_data(cfg: PretrainConfig, paths: dict[str, str | None]) -> Tra
 
 
 def _pattern_data(cfg: PretrainConfig, method: Method, root: Path) -> TrainingData:
-    from semgen.discovery import PatternDataset, PatternSet
+    from semgen.discovery.dataset import PatternDataset, PatternSet
 
     patterns = PatternSet(root)
     if method.classification and patterns.num_classes < 2:
@@ -208,7 +142,11 @@ def _subvolume_data(cfg: PretrainConfig, root: Path) -> TrainingData:
     usable = [r for r in cohort.records if all(p <= s for p, s in zip(patch, r.shape))]
     if len(usable) < len(cohort):
         log.warning("%d scan(s) of %s are smaller than the %s patch and are left out", len(cohort) - len(usable), root, patch)
-    train_ids, val_ids = split_patients([r.id for r in usable], [r.patient for r in usable], cfg.validation_fraction, cfg.seed)
+    val_patients = validation_patients([r.patient for r in usable], cfg.validation_fraction, cfg.seed, "patient-split")
+    train_ids = [r.id for r in usable if r.patient not in val_patients]
+    val_ids = [r.id for r in usable if r.patient in val_patients]
+    if not val_patients:  # a single patient: validation uses other, fixed crops of the same scans
+        val_ids = train_ids
     shape = {r.id: r.shape for r in usable}
 
     def dataset(ids: list[str], fixed: bool) -> SubvolumeDataset:

@@ -16,10 +16,8 @@ two stages as two runs, each with its own early stopping.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,26 +30,17 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from semgen.tasks import BranchNet, Objective, get_method
-from semgen.training.checkpoint import STATE_FILE, ResumeError, load_state, save_state
-from semgen.training.config import IDENTITY_FIELDS, PretrainConfig
+from semgen.training.checkpoint import STATE_FILE, save_state
+from semgen.training.config import PretrainConfig
 from semgen.training.data import make_loader
 from semgen.training.distributed import DistInfo, all_reduce_sum, barrier
 from semgen.training.metrics import CollapseMeter, write_metrics
-from semgen.utils.config import config_to_dict, save_config
+from semgen.utils.config import config_to_dict
 from semgen.utils.io import write_json
 from semgen.utils.progress import progress
 from semgen.utils.seeding import derive_seed, torch_generator
 
 log = logging.getLogger(__name__)
-
-# what a run folder holds (removed by --overwrite, with the stages the chain cached in it)
-RUN_FILES = (STATE_FILE, "model.safetensors", "model.json", "metrics.csv", "curves.png", "summary.json", "config.yaml")
-RUN_DIRS = ("triplets", "phantoms", "cohort", "patterns")
-
-
-class RunExistsError(ValueError):
-    """The output folder already holds a run and neither ``--resume`` nor ``--overwrite`` was given."""
-
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the step, the batch and the last good checkpoint."""
@@ -74,62 +63,13 @@ class TrainingData:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def has_run(run_dir: Path) -> bool:
-    """True when ``run_dir`` holds (part of) a pre-training run."""
-    return any((run_dir / name).exists() for name in RUN_FILES)
-
-
-def prepare_run_dir(run_dir: Path, cfg: PretrainConfig, info: DistInfo) -> dict[str, Any] | None:
-    """Check the output folder before any work; returns the state to resume from (or ``None``).
-
-    Refuses (``RunExistsError``) a folder holding another run unless ``cfg.resume`` or
-    ``cfg.overwrite``; with ``overwrite`` rank 0 removes the run's files and the stages the
-    chain cached in it (``phantoms/``, ``cohort/``, ``patterns/``), so everything starts
-    again. ``resume`` needs ``last.pt`` (``ResumeError``).
-    """
-    if cfg.resume:
-        state = load_state(run_dir / STATE_FILE)
-        check_resume(state, cfg, run_dir)
-        return state
-    if has_run(run_dir):
-        if not cfg.overwrite:
-            raise RunExistsError(
-                f"{run_dir} already holds a pre-training run; pass --resume {run_dir} to continue it "
-                "or --overwrite to start again"
-            )
-        if info.is_main:
-            for name in RUN_FILES:
-                (run_dir / name).unlink(missing_ok=True)
-            for name in RUN_DIRS:
-                shutil.rmtree(run_dir / name, ignore_errors=True)
-        barrier(info)
-    return None
-
-
-def check_resume(state: dict[str, Any], cfg: PretrainConfig, run_dir: Path) -> None:
-    """``ResumeError`` when ``cfg`` changes what the saved run is (method, model, patch, input)."""
-    saved = state["config"]
-    new = config_to_dict(cfg)
-    diffs = [f"{k}: run has {saved.get(k)!r}, now {new.get(k)!r}" for k in IDENTITY_FIELDS if saved.get(k) != new.get(k)]
-    if diffs:
-        raise ResumeError(f"{run_dir}: cannot resume a run made with another method or model ({'; '.join(diffs)})")
-
-
 def build_model(cfg: PretrainConfig, data: TrainingData, with_head: bool) -> nn.Module:
     """The U-Net of ``semgen.models``, initialised from ``derive_seed(seed, "init")`` (global RNG untouched)."""
-    from semgen.models import UNet
+    from semgen.models import build_model as build
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(cfg.seed, "init"))
-        return UNet(
-            spatial_dims=data.spatial_dims,
-            in_channels=1,
-            out_channels=1,
-            width=cfg.width,
-            num_classes=data.num_classes if with_head else 0,
-            norm=cfg.norm,
-            encoder=cfg.encoder,
-        )
+    args = {"spatial_dims": data.spatial_dims, "in_channels": 1, "out_channels": 1, "width": cfg.width,
+            "num_classes": data.num_classes if with_head else 0, "norm": cfg.norm, "encoder": cfg.encoder}
+    return build({"name": "UNet", "args": args}, seed=derive_seed(cfg.seed, "init"))
 
 
 def _precision(cfg: PretrainConfig, model: nn.Module, device: torch.device, patch_size: tuple[int, ...]):
@@ -151,7 +91,7 @@ def _precision(cfg: PretrainConfig, model: nn.Module, device: torch.device, patc
 class Trainer:
     """One pre-training run in ``run_dir`` (see the module docstring); :meth:`run` returns the summary dict.
 
-    ``state`` (from :func:`prepare_run_dir`) continues a run exactly; ``on_step(epoch,
+    ``state`` (from :func:`~semgen.training.pipeline.claim_run`) continues a run exactly; ``on_step(epoch,
     global_step)`` is called after every optimiser step (progress hooks, tests).
     """
 
@@ -255,7 +195,6 @@ class Trainer:
         cfg = self.cfg
         if self.info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(dataclasses.replace(cfg, resume=False, overwrite=False), self.run_dir / "config.yaml")
         stopped = "early stopping" if self._patience_spent() else "completed"
         while self.epoch < cfg.epochs and stopped == "completed":
             warmup = self.epoch < cfg.warmup_epochs
