@@ -75,3 +75,20 @@ def test_resize_to_grid_preserves_range() -> None:
     assert out.shape == (1, 8, 8, 4) and out.dtype == torch.float32
     assert 0 <= out.min() and out.max() <= 1
     torch.testing.assert_close(resize_to_grid(volume, (20, 18, 10)), torch.from_numpy(volume.astype(np.float32))[None])
+
+
+def test_saved_autoencoder_is_checksummed_and_follows_the_umask(tmp_path) -> None:
+    import os
+    import struct
+
+    model = build_autoencoder(0, spatial_dims=3, width=2, depth=2)
+    path = tmp_path / "ae.safetensors"
+    save_autoencoder(path, model, {"grid": [8, 8, 8]})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+    data = bytearray(path.read_bytes())
+    data[8 + struct.unpack("<Q", bytes(data[:8]))[0] + 5] ^= 0x01  # a tensor byte; the header stays intact
+    path.write_bytes(bytes(data))
+    with pytest.raises(EncoderError, match=r"ae\.safetensors: damaged or changed"):
+        load_encoder(path)

@@ -224,7 +224,7 @@ def test_gzip_truncated_nifti_is_not_silently_zero_filled(tmp_path: Path) -> Non
         read_scan(path)
 
 
-def test_read_label_canonical_and_resampled_like(tmp_path: Path, volume: np.ndarray) -> None:
+def test_read_label_canonical_and_checked_against_its_image(tmp_path: Path, volume: np.ndarray, caplog) -> None:
     labels = (np.arange(volume.size).reshape(volume.shape) % 3).astype(np.uint8)
     direction = np.diag([-1.0, -1.0, 1.0])
     far = np.array(ORIGIN) + np.array([(volume.shape[0] - 1) * SPACING[0], (volume.shape[1] - 1) * SPACING[1], 0])
@@ -236,12 +236,14 @@ def test_read_label_canonical_and_resampled_like(tmp_path: Path, volume: np.ndar
     same = read_label(tmp_path / "lab.nii.gz", like=image)
     assert same.dtype == np.uint8
     np.testing.assert_array_equal(same, labels)
+    # another grid is never resampled silently: another shape is refused naming both files,
+    # the same shape with another spacing is used voxel for voxel with a warning naming both
     coarse = resample(image, (1.6, 1.8, 5.0))
-    on_coarse = read_label(tmp_path / "lab.nii.gz", like=coarse)
-    assert on_coarse.shape == coarse.shape
-    np.testing.assert_array_equal(
-        on_coarse, labels[::2, ::2, ::2][: coarse.shape[0], : coarse.shape[1], : coarse.shape[2]]
-    )
+    with pytest.raises(ScanError, match=r"lab\.nii\.gz: label map of shape .* does not match its image"):
+        read_label(tmp_path / "lab.nii.gz", like=coarse)
+    stretched = Scan(image.array, (2.0, 2.0, 2.0), image.origin, image.modality, "img.nii.gz", image.meta)
+    np.testing.assert_array_equal(read_label(tmp_path / "lab.nii.gz", like=stretched), labels)
+    assert "lab.nii.gz: label map spacing" in caplog.text and "img.nii.gz" in caplog.text
     sitk.WriteImage(_itk(volume.astype(np.float32) / 7, SPACING, ORIGIN), str(tmp_path / "soft.nii.gz"))
     with pytest.raises(ScanError, match="not a label map"):
         read_label(tmp_path / "soft.nii.gz")

@@ -206,3 +206,25 @@ def test_describe_published_file(tmp_path: Path) -> None:
     }
     total = sum(p.numel() for p in UNet(width=8, num_classes=5).parameters())
     assert info["parameters"]["total"] == total
+
+
+def test_weights_carry_their_sha256_and_a_flipped_bit_is_refused(tmp_path: Path) -> None:
+    import hashlib
+    import json
+    import os
+    import struct
+
+    path = tmp_path / "model.safetensors"
+    save_checkpoint(path, _trained(UNet(width=4)))
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # like every other file, not 0600
+    data = bytearray(path.read_bytes())
+    header_end = 8 + struct.unpack("<Q", bytes(data[:8]))[0]
+    data[header_end + 100] ^= 0x01
+    path.write_bytes(bytes(data))
+    for load in (load_checkpoint, lambda p: load_pretrained(UNet(width=4), p), describe_checkpoint):
+        with pytest.raises(CheckpointError, match=r"model\.safetensors: damaged or changed .*model\.json records"):
+            load(path)

@@ -27,6 +27,7 @@ from typing import Any
 from semgen.cohort.mask import body_mask
 from semgen.cohort.store import (
     MANIFEST,
+    CohortError,
     REPORT,
     ScanRecord,
     format_tuple,
@@ -264,6 +265,9 @@ def prepare(cfg: PrepareConfig) -> PrepareResult:
     root = Path(cfg.out)
     forced = None if cfg.modality == "auto" else cfg.modality
     sources, skipped, failed = find_sources(cfg.inputs, modality=forced)
+    if not sources and failed:
+        reasons = "; ".join(f"{e['path']}: {e['reason']}" for e in failed[:3])
+        raise CohortError(f"nothing to prepare ({reasons})")
     with claim_folder(root, stage="prepare", identity=cfg.identity(), outputs=OUTPUTS, config=cfg,
                       overwrite=cfg.overwrite) as claim:
         kept = read_manifest(root) if claim.resumed and (root / MANIFEST).exists() else []

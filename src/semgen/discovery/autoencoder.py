@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semgen.utils.io import atomic_path, read_json, write_json
+from semgen.utils.io import atomic_path, check_sha256, file_sha256, read_json, write_json
 from semgen.utils.progress import progress
 from semgen.utils.seeding import derive_seed, torch_generator
 
@@ -213,7 +213,11 @@ def save_autoencoder(path: str | Path, model: AutoEncoder, metadata: dict) -> No
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp))
-    write_json(path.with_suffix(".json"), {"architecture": ARCHITECTURE, "arguments": model.arguments(), "semgen_version": __version__, **metadata})
+        digest = file_sha256(tmp)
+    write_json(
+        path.with_suffix(".json"),
+        {"architecture": ARCHITECTURE, "arguments": model.arguments(), "semgen_version": __version__, "sha256": digest, **metadata},
+    )
 
 
 class EncoderError(ValueError):
@@ -240,6 +244,10 @@ def load_encoder(path: str | Path) -> tuple[nn.Module, Callable[[torch.Tensor], 
     except ValueError as e:
         raise EncoderError(str(e)) from None
     if metadata.get("architecture") == ARCHITECTURE:
+        try:
+            check_sha256(path, metadata.get("sha256"), sidecar)
+        except ValueError as e:
+            raise EncoderError(str(e)) from None
         try:
             model = AutoEncoder(**metadata["arguments"])
             model.load_state_dict(load_file(str(path)))

@@ -54,6 +54,12 @@ def find_summaries(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """``summary.json`` files for the given result folders (or their direct sub-folders, or
     the files themselves), in the order given. Raises :class:`ResultsError` for a path
     holding none."""
+    seen: dict[Path, str] = {}
+    for p in map(str, paths):
+        key = Path(p).resolve()
+        if key in seen:
+            raise ResultsError(f"{p}: listed twice (also as {seen[key]}); give each results folder once")
+        seen[key] = p
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_file() and p.name == SUMMARY:

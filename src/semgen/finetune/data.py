@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +203,7 @@ def read_csv_task(path: Path) -> TaskData:
     labels_are_files = all(resolve(r["label"]).exists() for r in rows if r["label"]) and any(r["label"] for r in rows)
     multilabel = not labels_are_files and any(";" in r["label"] for r in rows)
     names = sorted({n.strip() for r in rows for n in r["label"].split(";") if n.strip()}) if not labels_are_files else []
+    _check_numeric_labels(path, names)
     samples = []
     seen: set[str] = set()
     for i, r in enumerate(rows, start=2):
@@ -228,6 +230,27 @@ def read_csv_task(path: Path) -> TaskData:
     if labels_are_files:
         return TaskData("segmentation", path, samples, skipped=skipped)
     return TaskData("classification", path, samples, class_names=names, multilabel=multilabel, skipped=skipped)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _check_numeric_labels(path: Path, names: list[str]) -> None:
+    """Labels that are all numbers must be class indices (whole numbers >= 0): a -1 (often
+    "uncertain") or 0.5 (a probability) would silently become a class of its own."""
+    values = {n: _number(n) for n in names}
+    if not names or any(v is None for v in values.values()):
+        return
+    bad = [n for n, v in values.items() if v < 0 or v != int(v)]
+    if bad:
+        raise TaskDataError(
+            f"{path}: labels {', '.join(bad)} are not class indices (whole numbers >= 0); numeric labels must "
+            "name classes: drop or relabel those rows"
+        )
 
 
 def _phantom_images(root: Path) -> dict[str, Path]:
@@ -320,9 +343,18 @@ def discover_task(path: str | Path, *, task: str | None = None, recipe: str | No
         raise TaskDataError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
     if recipe is not None and recipe not in RECIPES:
         raise TaskDataError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}")
+    named = recipe
     recipe = recipe or detect_recipe(path, task)
+    if named is not None and not path.is_dir():
+        raise TaskDataError(
+            f"{path}: --recipe {named} reads a folder ({RECIPES[named].description}), not a file; "
+            "leave --recipe out to read the file's own layout"
+        )
     if recipe is not None:
-        data = RECIPES[recipe].reader(path)
+        try:
+            data = RECIPES[recipe].reader(path)
+        except (OSError, KeyError) as e:
+            raise TaskDataError(f"{path}: does not have the layout of --recipe {recipe} ({e})") from None
     elif path.is_file() and path.suffix.lower() == ".csv":
         data = read_csv_task(path)
     elif path.is_dir() and any((path / a).is_dir() for a in ("images", "imagesTr")):
@@ -337,7 +369,25 @@ def discover_task(path: str | Path, *, task: str | None = None, recipe: str | No
         raise TaskDataError(f"{path}: no usable samples")
     for s in data.skipped:
         log.warning("skipped %s: %s", s["path"], s["reason"])
+    if data.task == "classification" and not data.multilabel:
+        _check_classes(path, data)
     return data
+
+
+def _check_classes(path: Path, data: TaskData) -> None:
+    """Refuse a classification task with fewer than two classes among its samples (accuracy
+    would be 1.0 by construction); warn about a class of one sample (it cannot be in
+    training and test at once, so its result means nothing)."""
+    counts = Counter(int(s.target) for s in data.samples)
+    if len(counts) < 2:
+        only = data.class_names[next(iter(counts))] if counts else "none"
+        raise TaskDataError(
+            f"{path}: every sample has the label {only!r}: one class, nothing to classify; give at least two classes"
+        )
+    for index, n in sorted(counts.items()):
+        if n == 1:
+            log.warning("%s: class %r has 1 sample: it cannot be in both training and test, so its results mean "
+                        "nothing; add samples or leave it out", path, data.class_names[index])
 
 
 # ----------------------------------------------------------------------------- loading

@@ -138,7 +138,10 @@ def make_split(cfg: FinetuneConfig, data: TaskData, loaded: list[Loaded]) -> dic
     for item in loaded:
         patients.setdefault(item.sample.patient, set()).add(item.sample.split or "")
     if cfg.split:
-        saved = read_json(cfg.split).get("patients", {})
+        doc = read_json(cfg.split)
+        if not isinstance(doc, dict) or not isinstance(doc.get("patients"), dict):
+            raise SplitError(f"--split {cfg.split}: not a split.json written by semgen finetune (no 'patients')")
+        saved = doc["patients"]
         unknown = sorted(set(patients) - set(saved))
         if unknown:
             raise SplitError(f"{cfg.split}: {len(unknown)} patient(s) of this data are not in the saved split (e.g. {unknown[0]})")
@@ -208,12 +211,6 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
     ``{"split_only": True, "split_seed", "hash", "patients": {split: count}}``: the
     ``images`` lists of that file let pre-training use the training patients only."""
     out = Path(cfg.out)
-    if cfg.trials < 1:
-        raise ValueError(f"--trials must be at least 1, got {cfg.trials}")
-    if cfg.val_patches < 0:
-        raise ValueError(f"--val-patches must be 0 (whole volumes) or more, got {cfg.val_patches}")
-    if cfg.trial is not None and not 0 <= cfg.trial < cfg.trials:
-        raise ValueError(f"--trial must be one of the trials 0..{cfg.trials - 1}, got {cfg.trial}")
     data = discover_task(cfg.data, task=cfg.task, recipe=cfg.recipe)
     init = resolve_init(cfg.init, cfg.name)
     spatial_dims = _spatial_dims(cfg, data, init)

@@ -10,6 +10,7 @@ single-slice, NaN/inf voxels, undeclared NumPy geometry.
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import struct
 import zipfile
@@ -30,6 +31,7 @@ from semgen.io.scan import (
     image_from_array,
     itk_reason,
     itk_warnings_off,
+    missing_reason,
     scan_from_image,
 )
 
@@ -38,6 +40,8 @@ NUMPY_SUFFIXES = (".npy", ".npz")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 SCAN_SUFFIXES = ITK_SUFFIXES + NUMPY_SUFFIXES + PICTURE_SUFFIXES + DICOM_SUFFIXES
+log = logging.getLogger(__name__)
+
 # keys of an .npz that declare geometry rather than hold the image
 _NPZ_META_KEYS = ("spacing", "axis_order", "origin")
 # read size when streaming a gzip-compressed NIfTI
@@ -75,6 +79,13 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
         return False
 
 
+def _nifti_pixdim(header: bytes, endian: str, size: int) -> tuple[float, ...]:
+    """``pixdim[0..7]`` of a NIfTI-1 (348-byte) or NIfTI-2 (540-byte) header."""
+    if size == 348:
+        return struct.unpack(endian + "8f", header[76:108])
+    return struct.unpack(endian + "8d", header[104:168])
+
+
 def _nifti_header(header: bytes, path: Path) -> tuple[str, int, tuple[int, ...], int, int]:
     """(byte order, header size, dims, datatype code, data offset) of a NIfTI-1 or -2 header."""
     for endian in "<>":
@@ -101,6 +112,13 @@ def _inspect_nifti(path: Path) -> None:
             if len(header) < 348:
                 raise ScanError(path, "truncated NIfTI header")
             endian, size, dims, datatype, offset = _nifti_header(header, path)
+            spatial = _nifti_pixdim(header, endian, size)[1 : 1 + max(1, min(int(dims[0]), 3))]
+            if not all(np.isfinite(spatial)) or min(spatial) <= 0:
+                raise ScanError(
+                    path,
+                    f"voxel size (pixdim) {', '.join(f'{v:g}' for v in spatial)} is not positive, so the spacing is "
+                    "unknown; fix the header (e.g. nibabel's set_zooms) rather than guess 1 mm",
+                )
             if datatype not in _NIFTI_BITS:
                 return  # an unusual datatype: ITK says whether it can read it
             start = max(offset, size)
@@ -131,10 +149,50 @@ def _inspect_nifti(path: Path) -> None:
         raise ScanError(path, f"{bad} voxels are NaN or infinite")
 
 
+_META_TYPE_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
+                    "MET_LONG": 4, "MET_ULONG": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8}
+
+
+def _inspect_metaimage(path: Path) -> None:
+    """Raise, naming the data file, when the ``.raw`` an ``.mhd`` header points to is missing or
+    holds fewer bytes than the header promises (ITK's own message names only the ``.mhd``)."""
+    fields: dict[str, str] = {}
+    try:
+        with open(path, "rb") as f:
+            for raw_line in f.read(65536).splitlines():
+                key, sep, value = raw_line.decode("latin-1").partition("=")
+                if sep:
+                    fields[key.strip()] = value.strip()
+                if key.strip() == "ElementDataFile":
+                    break
+    except OSError:
+        return  # ITK reports what it cannot read
+    name = fields.get("ElementDataFile", "")
+    if not name or name == "LOCAL" or name.startswith("LIST") or "%" in name or " " in name:
+        return
+    data = (path.parent / name) if not Path(name).is_absolute() else Path(name)
+    if not data.is_file():
+        raise ScanError(path, f"its data file {name} ({data}) is missing")
+    if fields.get("CompressedData", "False").lower() == "true":
+        return
+    try:
+        dims = [int(v) for v in fields.get("DimSize", "").split()]
+        channels = int(fields.get("ElementNumberOfChannels", "1"))
+        header = int(fields.get("HeaderSize", "0"))
+        itemsize = _META_TYPE_BYTES[fields.get("ElementType", "")]
+    except (ValueError, KeyError):
+        return
+    expected = int(np.prod(dims)) * channels * itemsize + max(header, 0)
+    if dims and data.stat().st_size < expected:
+        raise ScanError(path, f"its data file {name} is truncated: {data.stat().st_size} of {expected} bytes")
+
+
 def _itk_image(path: Path) -> sitk.Image:
     """A scalar 2D/3D SimpleITK image from a NIfTI/MetaImage/NRRD/Analyze file (any direction)."""
     if path.name.lower().endswith((".nii", ".nii.gz")):
         _inspect_nifti(path)
+    elif path.name.lower().endswith(".mhd"):
+        _inspect_metaimage(path)
     with itk_warnings_off():
         try:
             image = sitk.ReadImage(str(path))
@@ -270,7 +328,7 @@ def read_scan(
     if modality is not None and modality not in MODALITIES:
         raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, got {modality!r}")
     if not path.exists():
-        raise ScanError(path, "no such file or directory")
+        raise ScanError(path, missing_reason(path))
     if not os.access(path, os.R_OK):
         raise ScanError(path, "permission denied")
     suffix = scan_suffix(path)
@@ -291,31 +349,41 @@ def read_scan(
     raise ScanError(path, f"not a recognised image format (suffix {suffix or 'none'})")
 
 
+def _fmt(values) -> str:
+    return "x".join(f"{v:g}" for v in values)
+
+
 def read_label(path: str | os.PathLike, like: Scan | None = None) -> np.ndarray:
     """Read an integer label map (NIfTI/MetaImage/NRRD) in canonical (X, Y[, Z]) orientation.
 
-    With ``like``, the labels are put on ``like``'s voxel grid: returned as-is when the grids
-    already agree, else resampled with nearest-neighbour interpolation (label 0 outside).
+    With ``like`` (the image the labels belong to), the label map must have the image's shape:
+    another shape is a :class:`ScanError` naming both files (never resampled silently). The
+    same shape with another spacing or origin is used voxel for voxel, with a logged warning
+    naming both files (headers written by different tools often disagree slightly).
     Returns uint8 when every label fits, else int32. Raises :class:`ScanError` for a file that
     is not a label map (non-integer or negative values) or cannot be read.
     """
     path = Path(path)
     if not path.exists():
-        raise ScanError(path, "no such file or directory")
+        raise ScanError(path, missing_reason(path))
     if scan_suffix(path) not in ITK_SUFFIXES:
         raise ScanError(path, f"label maps are read from {', '.join(ITK_SUFFIXES)} files")
     image = canonicalize(_itk_image(path))
     if like is not None:
-        same_grid = (
-            tuple(image.GetSize()) == like.shape
-            and np.allclose(image.GetSpacing(), like.spacing, atol=1e-4)
-            and np.allclose(image.GetOrigin(), like.origin, atol=1e-3)
-        )
-        if not same_grid:
-            reference = image_from_array(
-                np.zeros(like.shape, np.uint8), like.spacing, like.origin, like.meta.get("direction")
+        if tuple(image.GetSize()) != like.shape:
+            raise ScanError(
+                path,
+                f"label map of shape {'x'.join(map(str, image.GetSize()))} does not match its image {like.source} "
+                f"({'x'.join(map(str, like.shape))}); give the label map drawn on that image",
             )
-            image = sitk.Resample(image, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0, image.GetPixelID())
+        if not (
+            np.allclose(image.GetSpacing(), like.spacing, rtol=1e-3, atol=1e-4)
+            and np.allclose(image.GetOrigin(), like.origin, atol=1e-2 * max(like.spacing))
+        ):
+            log.warning(
+                "%s: label map spacing %s / origin %s differ from its image %s (%s / %s); used voxel for voxel",
+                path, _fmt(image.GetSpacing()), _fmt(image.GetOrigin()), like.source, _fmt(like.spacing), _fmt(like.origin),
+            )
     labels = sitk.GetArrayFromImage(image).T
     if labels.dtype.kind == "f":
         if not np.isfinite(labels).all() or not np.array_equal(labels, np.round(labels)):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,19 @@ class ScanError(ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+
+def missing_reason(path: str | os.PathLike) -> str:
+    """Why ``path`` cannot be opened although it was named: a symbolic-link loop, a link to a
+    file that is gone, or no such file or directory (for a one-line :class:`ScanError`)."""
+    if not os.path.islink(path):
+        return "no such file or directory"
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a symbolic link loop (its links point back to each other)"
+    return f"a broken symbolic link (to {os.readlink(path)}, which does not exist)"
 
 
 @dataclasses.dataclass

@@ -32,7 +32,7 @@ from semgen.io.readers import (
     scan_stem,
     scan_suffix,
 )
-from semgen.io.scan import Scan
+from semgen.io.scan import Scan, missing_reason
 
 # file stems naming a label map or mask ("case_seg", "chest_ct_labels", "mask-01")
 LABEL_NAME = re.compile(r"(?:^|[_.-])(?:labels?|seg|segmentations?|masks?)(?:$|[_.-])", re.IGNORECASE)
@@ -153,7 +153,7 @@ def find_sources(
     for given in inputs:
         root = os.path.abspath(given)
         if not os.path.exists(root):
-            failed.append(entry(given, "no such file or directory"))
+            failed.append(entry(given, missing_reason(given)))
             continue
         if not os.access(root, os.R_OK):
             failed.append(entry(given, "permission denied"))

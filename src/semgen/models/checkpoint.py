@@ -29,7 +29,7 @@ from torch import nn
 
 from semgen import __version__
 from semgen.models.unet import build_model
-from semgen.utils.io import atomic_path, read_json, write_json
+from semgen.utils.io import atomic_path, check_sha256, file_sha256, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -97,14 +97,17 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
                 return p.with_suffix(suffix)
         raise CheckpointError(f"{p}: no weights file ({p.with_suffix('.safetensors').name}) beside this metadata")
     if not p.exists():
-        raise CheckpointError(f"{p}: no such file")
+        from semgen.io.scan import missing_reason
+
+        raise CheckpointError(f"{p}: {missing_reason(p)}")
     return p
 
 
-def save_weights(path: str | os.PathLike, state: Mapping[str, torch.Tensor], header: Mapping[str, Any]) -> None:
+def save_weights(path: str | os.PathLike, state: Mapping[str, torch.Tensor], header: Mapping[str, Any]) -> str:
     """Write ``state`` atomically: safetensors (``header`` values JSON-encoded into its
     metadata) for ``.safetensors``, otherwise a plain ``torch.save`` dict of tensors (loadable
-    with ``torch.load(weights_only=True)``)."""
+    with ``torch.load(weights_only=True)``). Returns the file's SHA-256 (hex), which the JSON
+    beside it records so that loading detects damage."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
@@ -113,6 +116,8 @@ def save_weights(path: str | os.PathLike, state: Mapping[str, torch.Tensor], hea
             save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in header.items()})
         else:
             torch.save(tensors, tmp)
+        digest = file_sha256(tmp)
+    return digest
 
 
 def _model_fields(model: nn.Module) -> dict[str, Any]:
@@ -160,7 +165,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, metadata: Mapping
             "extra": extra,
         }
     )
-    save_weights(path, model.state_dict(), {"format": FORMAT, "architecture": meta["architecture"]})
+    meta["sha256"] = save_weights(path, model.state_dict(), {"format": FORMAT, "architecture": meta["architecture"]})
     write_json(sidecar_path(path), meta)
 
 
@@ -186,13 +191,13 @@ def _read_pickle(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "weights_only" in str(e) or "Weights only load failed" in str(e):
+        if "Unsupported global" in str(e):
             raise CheckpointError(
                 f"{path}: holds Python objects besides tensors, and semgen reads .pt files with "
                 "torch.load(weights_only=True) so that a file cannot run code. If you trust it, load it "
                 "yourself with torch.load(path, weights_only=False) and pass the state dict to load_pretrained"
             ) from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({e})") from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (not a tensor file torch.load can read)") from None
     except Exception as e:  # on arbitrary bytes torch.load fails with many error types
         raise CheckpointError(f"{path}: not a PyTorch checkpoint, or a truncated one ({e})") from None
 
@@ -220,9 +225,26 @@ def read_state_dict(source: str | os.PathLike | Mapping[str, Any]) -> tuple[dict
     if isinstance(source, Mapping):
         return extract_state_dict(source, "the given mapping"), {}
     path = resolve_checkpoint(source)
+    _verify_checksum(path)
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     return extract_state_dict(_read_pickle(path), str(path)), {}
+
+
+def _verify_checksum(weights: Path) -> None:
+    """:class:`CheckpointError` when the JSON beside ``weights`` records a SHA-256 the file no longer has."""
+    side = sidecar_path(weights)
+    if not side.is_file():
+        return
+    try:
+        meta = read_json(side)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+    if isinstance(meta, dict):
+        try:
+            check_sha256(weights, meta.get("sha256"), side)
+        except ValueError as e:
+            raise CheckpointError(str(e)) from None
 
 
 def normalize_keys(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str], set[str]]:

@@ -67,7 +67,7 @@ def export_weights(config: ExportConfig) -> dict[str, Any]:
     else:
         state = model.state_dict()
     parameters = parameter_counts_from_state(model, state)
-    save_weights(out, state, {"format": FORMAT, "architecture": meta["architecture"], "part": config.part})
+    digest = save_weights(out, state, {"format": FORMAT, "architecture": meta["architecture"], "part": config.part})
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()}
     export = {
         "part": config.part,
@@ -84,6 +84,6 @@ def export_weights(config: ExportConfig) -> dict[str, Any]:
     )
     strict = ", strict=False" if config.part == "encoder" else ""
     sidecar = sidecar_path(out)
-    write_json(sidecar, {**meta, "export": export, "load_with": f"{load_hint}; model.load_state_dict(sd{strict})"})
+    write_json(sidecar, {**meta, "sha256": digest, "export": export, "load_with": f"{load_hint}; model.load_state_dict(sd{strict})"})
     summary = {k: export[k] for k in ("part", "format", "source", "tensors", "parameters")}
     return {"out": str(out), "sidecar": str(sidecar), **summary}

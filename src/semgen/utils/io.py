@@ -7,6 +7,7 @@ Every file semgen writes goes through a temporary name in the same folder and an
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -35,8 +36,11 @@ def _new_temp(path: Path, suffix: str) -> tuple[int, str]:
 def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success rename it onto ``path``.
 
-    On an exception the temporary file is removed and ``path`` is untouched.
+    On an exception the temporary file is removed and ``path`` is untouched. Text is UTF-8
+    whatever the locale.
     """
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _new_temp(path, ".tmp")
@@ -55,18 +59,46 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs: Any) -
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for a library that writes files itself
-    (SimpleITK, matplotlib, safetensors); rename it onto ``path`` on success."""
+    (SimpleITK, matplotlib, safetensors); rename it onto ``path`` on success, with the
+    permissions a plain ``open`` would give (a library may recreate the file as 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _new_temp(path, "".join(path.suffixes) or ".tmp")
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes as lowercase hex (what ``sha256sum`` prints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ChecksumError(ValueError):
+    """A file whose bytes no longer match the SHA-256 recorded when it was written."""
+
+
+def check_sha256(path: str | os.PathLike, expected: str | None, recorded_in: str | os.PathLike) -> None:
+    """Raise :class:`ChecksumError` naming ``path`` when its SHA-256 is not ``expected``
+    (the value recorded in ``recorded_in``); ``expected=None`` (a file from before checksums) passes."""
+    if expected is None:
+        return
+    actual = file_sha256(path)
+    if actual != expected:
+        raise ChecksumError(
+            f"{path}: damaged or changed after it was written (SHA-256 {actual[:16]}..., {Path(recorded_in).name} "
+            f"records {str(expected)[:16]}...); restore it from a copy or write it again"
+        )
 
 
 def _json_default(obj: Any) -> Any:
