@@ -77,7 +77,7 @@ def test_2d_classification_end_to_end_via_cli(blobs_2d: Path, tmp_path: Path) ->
                                     patch=(32, 32), modality="XR", device="cpu"))
     first = finetune(FinetuneConfig(data=str(blobs_2d), out=str(tmp_path / "first"), trials=1, epochs=2, width=4,
                                     patch=(32, 32), modality="XR", device="cpu"))
-    assert again["trials"] == first["trials"]
+    assert again.summary["trials"] == first.summary["trials"]
     assert main(["compare", str(out), str(tmp_path / "again"), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "bars.png").is_file()
 
@@ -91,7 +91,7 @@ def test_3d_segmentation_end_to_end_from_a_checkpoint(spheres_3d: Path, tmp_path
                                                           "intensity_window": {"kind": "mr", "percentiles": [0.5, 99.5]}})
     cfg = FinetuneConfig(data=str(spheres_3d), out=str(tmp_path / "res"), init=str(ckpt.parent), trials=1, epochs=12,
                          patience=6, batch_size=4, patches_per_volume=4, device="cpu", label_fraction=0.8)
-    summary = finetune(cfg)
+    summary = finetune(cfg).summary
     assert summary["task"] == "segmentation" and summary["init_name"] == "run"
     assert summary["geometry"]["patch"] == [16, 16, 8] and summary["geometry"]["modality"] == "MR"
     report = summary["init_report"]
@@ -147,3 +147,51 @@ def test_phantom_recipes_read_candidates_and_organs(tmp_path: Path) -> None:
     assert cube[2:6, 2:6, 2:6].min() == pytest.approx(0.52) and cube[0, 0, 0] == 0.0  # 40 HU in the -1000..1000 window
     organs = discover_task(tmp_path, task="segmentation")
     assert organs.recipe == "phantom-organs" and organs.label_names == {k: v for k, v in LABELS.items() if k}
+
+
+def test_trials_resume_one_by_one_and_other_options_are_refused(blobs_2d: Path, tmp_path: Path, monkeypatch) -> None:
+    from semgen.finetune import pipeline as pipeline_module
+    from semgen.stage import FolderClaimError
+
+    out = tmp_path / "res"
+    cfg = FinetuneConfig(data=str(blobs_2d), out=str(out), trials=3, epochs=1, width=4, patch=(32, 32), modality="XR",
+                         device="cpu")
+    uninterrupted = finetune(FinetuneConfig(**{**cfg.__dict__, "out": str(tmp_path / "whole")})).summary
+    real = pipeline_module.train_trial
+    calls = []
+
+    def killed_in_trial_2(*args, **kwargs):
+        calls.append(kwargs["desc"])
+        if calls == ["trial 1/3", "trial 2/3"]:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "train_trial", killed_in_trial_2)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(cfg)
+    assert sorted(p.name for p in (out / "trials").glob("trial_*.json")) == ["trial_0.json"]
+    first = (out / "trials" / "trial_0.json").read_text()
+    calls.clear()
+    resumed = finetune(cfg).summary
+    assert calls == ["trial 2/3", "trial 3/3"]  # the finished trial is kept, the half-finished one redone
+    assert (out / "trials" / "trial_0.json").read_text() == first
+    assert resumed["trials"] == uninterrupted["trials"] and resumed["model"] == {**uninterrupted["model"], "path": str(out / "model.safetensors")}
+    monkeypatch.setattr(pipeline_module, "train_trial", real)
+    fewer = finetune(FinetuneConfig(**{**cfg.__dict__, "trials": 2})).summary
+    assert len(fewer["trials"]) == 2 and sorted(p.name for p in (out / "trials").glob("trial_*.json")) == ["trial_0.json", "trial_1.json"]
+    with pytest.raises(FolderClaimError, match="other options.*lr: 0.001 -> 0.01"):
+        finetune(FinetuneConfig(**{**cfg.__dict__, "lr": 1e-2}))
+    assert main(["finetune", str(blobs_2d), "--out", str(out), "--trials", "1", "--epochs", "1", "--width", "4",
+                 "--patch", "32x32", "--modality", "XR", "--device", "cpu", "--lr", "0.01", "--overwrite"]) == 0
+    assert sorted(p.name for p in (out / "trials").glob("trial_*.json")) == ["trial_0.json"]
+
+
+def test_options_are_checked_at_construction_naming_the_flag() -> None:
+    from semgen.stage import ConfigError
+
+    with pytest.raises(ConfigError, match="^--batch-size must be >= 1, got 0$"):
+        FinetuneConfig(data="d", out="o", batch_size=0)
+    with pytest.raises(ConfigError, match="--trial must be one of the trials 0..1"):
+        FinetuneConfig(data="d", out="o", trials=2, trial=2)
+    with pytest.raises(ConfigError, match="--patch"):
+        FinetuneConfig(data="d", out="o", patch=(0, 0))

@@ -379,7 +379,7 @@ def test_real_recipes_are_detected_and_never_share_a_patient(shared_data: Path) 
     cxr = discover_task(shared_data / "cxr-pneumonia")
     assert cxr.recipe == "cxr-pneumonia" and cxr.class_names == ["NORMAL", "PNEUMONIA"]
     items = [Loaded(s, np.zeros((8, 8), np.float32), s.target) for s in cxr.samples]
-    assignment = make_split(FinetuneConfig(), cxr, items)
+    assignment = make_split(FinetuneConfig(data="cxr", out="unused"), cxr, items)
     assert {assignment[s.patient] for s in cxr.samples if s.split == "test"} == {"test"}
     assert {assignment[s.patient] for s in cxr.samples if s.split is None} == {"train", "validation"}
     by_patient: dict[str, set[str]] = {}

@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "predict` (default: the trial with the best validation score)")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
     parser.add_argument("--config", help="YAML file of options (flags override it)")
+    parser.add_argument("--overwrite", action="store_const", const=True,
+                        help="start again in an OUT made with other options (default: refuse it; the same options continue)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,13 +63,14 @@ def run(args: argparse.Namespace) -> int:
     from semgen.utils.config import config_from_args
 
     cfg = config_from_args(FinetuneConfig, args)
-    summary = finetune(cfg)
+    result = finetune(cfg)
     out = Path(cfg.out)
-    if summary.get("split_only"):
-        counts = ", ".join(f"{n} {s}" for s, n in summary["patients"].items())
-        print(f"Wrote {out / 'split.json'} (split seed {summary['split_seed']}, hash {summary['hash']}): {counts} "
+    if result.split_only:
+        counts = ", ".join(f"{n} {s}" for s, n in result.patients.items())
+        print(f"Wrote {out / 'split.json'} (split seed {result.split_seed}, hash {result.split_hash}): {counts} "
               f"patients; its 'images' lists each split's files. Fine-tune on it with --split {out / 'split.json'}.")
         return 0
+    summary = result.summary
     primary = summary["primary_metric"]
     mean, sd = (None if v is None or math.isnan(v) else v for v in (summary["mean"][primary], summary["std"][primary]))
     print(

@@ -11,10 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from semgen.stage import ConfigError, StageConfig, check_at_least, require
+
 
 @dataclass
-class FinetuneConfig:
-    """Configuration of one ``semgen finetune`` run (all trials of one initialisation)."""
+class FinetuneConfig(StageConfig):
+    """Configuration of one ``semgen finetune`` run (all trials of one initialisation).
+
+    Identity (:mod:`semgen.stage`): every field that changes a trial or the saved model;
+    not ``trials`` (a re-run with more trials continues, with fewer drops the extra ones),
+    ``name`` (reports only), ``split_only``, ``device``, ``out`` and ``overwrite``.
+    """
+
+    IDENTITY = (
+        "data", "task", "recipe", "init", "label_fraction", "seed", "split_seed", "split", "validation", "test",
+        "epochs", "patience", "batch_size", "lr", "width", "patch", "spacing", "resample", "modality",
+        "patches_per_volume", "foreground_fraction", "overlap", "val_patches", "trial",
+    )
 
     data: str = ""
     out: str = ""
@@ -45,35 +58,30 @@ class FinetuneConfig:
     val_patches: int = 0  # 3D segmentation: validate each epoch on N fixed patches per volume (0: whole volumes)
     device: str = "auto"
     trial: int | None = None  # the trial saved as model.safetensors (default: the best on validation)
-
-    def __post_init__(self) -> None:
-        self.validate()
+    overwrite: bool = False  # start again in a results folder made with other options
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the flag for an option out of range (before any work or file)."""
-        for name in ("trials", "epochs", "batch_size", "patches_per_volume"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.trial is not None and not 0 <= self.trial < self.trials:
-            raise ValueError(f"--trial must be one of the trials 0..{self.trials - 1}, got {self.trial}")
-        if self.patience < 0 or self.val_patches < 0:
-            raise ValueError(f"--patience and --val-patches must be >= 0, got {self.patience} and {self.val_patches}")
-        if self.width is not None and self.width < 1:
-            raise ValueError(f"--width must be at least 1, got {self.width}")
-        if not self.lr > 0:
-            raise ValueError(f"--lr must be positive, got {self.lr}")
+        """Raise :class:`~semgen.stage.ConfigError` naming the flag of an option out of range."""
+        require(bool(self.data), "DATA is required: the task's images (folder or CSV)")
+        require(bool(self.out), "--out is required")
+        check_at_least(self, ("trials", "epochs", "batch_size", "width", "patches_per_volume"), 1)
+        check_at_least(self, ("patience", "val_patches", "trial"), 0)
+        require(self.trial is None or self.trial < self.trials,
+                f"--trial must be one of the trials 0..{self.trials - 1}, got {self.trial}")
+        require(0 < self.label_fraction <= 1, f"--label-fraction must be in (0, 1], got {self.label_fraction}")
+        require(0 <= self.validation < 1 and 0 <= self.test < 1 and self.validation + self.test < 1,
+                f"--validation and --test must leave room for training, got {self.validation} and {self.test}")
+        require(self.lr > 0, f"--lr must be positive, got {self.lr}")
+        require(0 <= self.foreground_fraction <= 1, f"foreground_fraction must be in [0, 1], got {self.foreground_fraction}")
+        require(0 <= self.overlap < 1, f"overlap must be in [0, 1), got {self.overlap}")
+        require(self.task in (None, "classification", "segmentation"),
+                f"--task must be classification or segmentation, got {self.task!r}")
         if self.patch is not None and (len(self.patch) not in (2, 3) or min(self.patch) < 1):
-            raise ValueError(f"--patch must be 2 or 3 positive sizes (e.g. 64x64x32), got {'x'.join(map(str, self.patch))}")
+            raise ConfigError(f"--patch must be 2 or 3 positive sizes like 64x64x32, got {self.patch}")
         if self.spacing is not None and (len(self.spacing) != 3 or min(self.spacing) <= 0):
-            raise ValueError(f"--spacing must be 3 positive sizes in mm (e.g. 1x1x1), got {self.spacing}")
-        if not 0.0 < self.label_fraction <= 1.0:
-            raise ValueError(f"--label-fraction must be in (0, 1], got {self.label_fraction}")
-        if not (0.0 <= self.validation < 1.0 and 0.0 <= self.test < 1.0 and self.validation + self.test < 1.0):
-            raise ValueError(f"--validation and --test must be shares in [0, 1) summing below 1, got {self.validation} and {self.test}")
-        if not 0.0 <= self.foreground_fraction <= 1.0 or not 0.0 <= self.overlap < 1.0:
-            raise ValueError("foreground_fraction must be in [0, 1] and overlap in [0, 1)")
+            raise ConfigError(f"--spacing must be 3 positive sizes in mm (e.g. 1x1x1), got {self.spacing}")
         if self.split is not None and not Path(self.split).is_file():
-            raise ValueError(f"--split {self.split}: no such file (give a split.json written by an earlier finetune)")
+            raise ConfigError(f"--split {self.split}: no such file (give a split.json written by an earlier finetune)")
 
 
 @dataclass

@@ -5,6 +5,12 @@ RESULTS/ holds ``summary.json`` (task, recipe, initialisation and what it loaded
 fraction, metric names, per-trial test metrics, mean and s.d.), ``split.json`` (the patient
 split, the label-fraction subset and each split's image files; reusable with ``--split``), ``trials/trial_<i>.json``
 (training curves, test metrics, seed, epochs run, best epoch, time) and ``config.yaml``.
+
+The folder is claimed through the stage contract (:mod:`semgen.stage`): a folder made with
+other options is refused without ``--overwrite``; one made with the same options continues at
+trial granularity (a finished ``trial_<i>.json`` is kept, a half-finished trial is redone; the
+weights of the trial chosen so far wait in ``trials/chosen.safetensors``), and the trials of an
+earlier run with more trials are removed.
 """
 
 from __future__ import annotations
@@ -25,14 +31,18 @@ from semgen.finetune.splits import SplitError, label_subset, split_hash, split_p
 from semgen.finetune.stats import mean_sd, nan_to_none
 from semgen.finetune.train import Arrays, TrainSettings, train_trial, validation_patches
 from semgen.models.checkpoint import save_checkpoint
-from semgen.utils.config import config_to_dict, save_config
-from semgen.utils.io import read_json, write_json
+from semgen.models.unet import DIVISOR
+from semgen.stage import claim_folder
+from semgen.utils.config import config_to_dict
+from semgen.utils.device import resolve_device
+from semgen.utils.io import atomic_path, read_json, write_json
 from semgen.utils.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
 WINDOW_MODALITY = {"ct": "CT", "mr": "MR", "xr": "XR", "minmax": "OT"}
-DIVISOR = 8
+OUTPUTS = ("summary.json", "split.json", "trials", "model.safetensors", "model.json")
+CHOSEN = "chosen.safetensors"
 
 
 @dataclass
@@ -114,12 +124,6 @@ def _spatial_dims(cfg: FinetuneConfig, data: TaskData, init: Init) -> int:
     raise TaskDataError(f"{data.root}: none of the first files could be read to tell 2D from 3D")
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _segmentation_classes(loaded: list[Loaded], data: TaskData) -> dict[int, str]:
     """Foreground label values -> names (given by the recipe, or every value found)."""
     found = sorted({int(v) for item in loaded for v in np.unique(item.target) if v > 0})
@@ -176,11 +180,10 @@ def _arrays(items: list[Loaded], task: str, lut: np.ndarray | None) -> Arrays:
     )
 
 
-def build_model(task: str, n_outputs: int, geometry: Geometry, init: Init, width: int | None, device: torch.device, seed: int):
+def trial_model(task: str, n_outputs: int, geometry: Geometry, init: Init, width: int | None, device: torch.device, seed: int):
     """A fresh model for one trial, initialised from ``seed`` (torch's global generator is
-    forked and seeded, so the caller's stream is untouched), then filled from the
-    checkpoint: returns ``(model, load report dict or None)``."""
-    from semgen.models import EncoderClassifier, UNet, load_pretrained
+    untouched), then filled from the checkpoint: returns ``(model, load report dict or None)``."""
+    from semgen.models import build_model, load_pretrained
 
     backbone = _backbone_args(init.metadata)
     if width is not None and backbone.get("width") not in (None, width):
@@ -192,68 +195,78 @@ def build_model(task: str, n_outputs: int, geometry: Geometry, init: Init, width
         "norm": backbone.get("norm", "batch"),
         "encoder": backbone.get("encoder", "unet"),
     }
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        if task == "classification":
-            model = EncoderClassifier(args, n_outputs)
-        else:
-            model = UNet(out_channels=n_outputs, **args)
+    if task == "classification":
+        model = build_model({"name": "EncoderClassifier", "args": {"unet_or_args": args, "num_outputs": n_outputs}}, seed=seed)
+    else:
+        model = build_model({"name": "UNet", "args": {**args, "out_channels": n_outputs}}, seed=seed)
     report = None
     if init.weights is not None:
         report = load_pretrained(model, init.weights).to_dict()
     return model, report
 
 
-def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
-    """Run every trial of ``cfg`` and write the results folder; returns the summary dict.
+@dataclass
+class Job:
+    """A fine-tuning job's resolved inputs: the task, the initialisation, the geometry, the
+    device, the loaded samples and how targets map to outputs and metrics."""
 
-    With ``cfg.split_only`` it stops after writing ``split.json`` and returns
-    ``{"split_only": True, "split_seed", "hash", "patients": {split: count}}``: the
-    ``images`` lists of that file let pre-training use the training patients only."""
-    out = Path(cfg.out)
+    data: TaskData
+    init: Init
+    geometry: Geometry
+    device: torch.device
+    loaded: list[Loaded]
+    skipped: list[dict[str, str]]
+    kind: str
+    n_outputs: int
+    label_names: dict[int, str]
+    label_values: list[int] | None
+    primary: str
+    lut: np.ndarray | None
+    metric_names: list[str]
+
+
+def _job(cfg: FinetuneConfig) -> Job:
+    """Find the task, resolve the initialisation and geometry, read every sample."""
     data = discover_task(cfg.data, task=cfg.task, recipe=cfg.recipe)
     init = resolve_init(cfg.init, cfg.name)
-    spatial_dims = _spatial_dims(cfg, data, init)
-    geometry = resolve_geometry(cfg, data, init, spatial_dims)
-    device = _device(cfg.device)
+    geometry = resolve_geometry(cfg, data, init, _spatial_dims(cfg, data, init))
+    device = resolve_device(cfg.device)
     log.info("task %s (%s) from %s: %d samples, %d skipped; init %s; geometry %s",
              data.task, data.recipe or "generic layout", data.root, len(data.samples), len(data.skipped), init.name, geometry)
     loaded, unreadable = load_samples(data.samples, data, geometry)
-    skipped = data.skipped + unreadable
     if not loaded:
         raise TaskDataError(f"{data.root}: no sample could be read ({len(unreadable)} failed; first: {unreadable[0]['reason'] if unreadable else '-'})")
-
     if data.task == "classification":
         kind = "multilabel" if data.multilabel else ("binary" if len(data.class_names) == 2 else "multiclass")
-        n_outputs = 1 if kind == "binary" else len(data.class_names)
-        label_names: dict[int, str] = {}
-        label_values = None
-        primary, lut = "auc", None
-        metric_names = ["auc", "accuracy"]
-    else:
-        kind = "segmentation"
-        values = _segmentation_classes(loaded, data)
-        lut = np.zeros(max([0, *values, *(int(it.target.max()) for it in loaded)]) + 1, dtype=np.int64)
-        for i, v in enumerate(sorted(values), start=1):
-            lut[v] = i
-        label_names = {i: values[v] for i, v in enumerate(sorted(values), start=1)}
-        label_values = [0, *sorted(values)]  # class index -> label value in the task's label maps
-        n_outputs = len(label_names) + 1
-        primary = "iou_mean"
-        metric_names = ["iou_mean", "dice_mean", *[f"{m}_{n}" for n in label_names.values() for m in ("iou", "dice")]]
+        return Job(data, init, geometry, device, loaded, data.skipped + unreadable, kind,
+                   1 if kind == "binary" else len(data.class_names), {}, None, "auc", None, ["auc", "accuracy"])
+    values = _segmentation_classes(loaded, data)
+    lut = np.zeros(max([0, *values, *(int(it.target.max()) for it in loaded)]) + 1, dtype=np.int64)
+    for i, v in enumerate(sorted(values), start=1):
+        lut[v] = i
+    label_names = {i: values[v] for i, v in enumerate(sorted(values), start=1)}
+    metric_names = ["iou_mean", "dice_mean", *[f"{m}_{n}" for n in label_names.values() for m in ("iou", "dice")]]
+    return Job(data, init, geometry, device, loaded, data.skipped + unreadable, "segmentation", len(label_names) + 1,
+               label_names, [0, *sorted(values)], "iou_mean", lut, metric_names)
 
-    assignment = make_split(cfg, data, loaded)
+
+def _split(cfg: FinetuneConfig, job: Job) -> tuple[dict[str, list[Loaded]], dict[str, Any]]:
+    """The samples of each split (training patients cut to the label fraction) and the
+    ``split.json`` document."""
+    assignment = make_split(cfg, job.data, job.loaded)
     train_patients = sorted(p for p, s in assignment.items() if s == "train")
     kept = set(label_subset(train_patients, cfg.label_fraction, seed=cfg.split_seed))
     by_split: dict[str, list[Loaded]] = {"train": [], "validation": [], "test": []}
-    for item in loaded:
+    for item in job.loaded:
         s = assignment[item.sample.patient]
         if s != "train" or item.sample.patient in kept:
             by_split[s].append(item)
     for s, items in by_split.items():
         if not items:
             raise SplitError(f"the {s} split is empty ({len(assignment)} patients); add data or change --validation/--test")
-    split_doc = {
+    log.info("split (seed %d): %s samples; %d of %d training patients at label fraction %g", cfg.split_seed,
+             {s: len(items) for s, items in by_split.items()}, len(kept), len(train_patients), cfg.label_fraction)
+    return by_split, {
         "split_seed": cfg.split_seed,
         "fractions": {"validation": cfg.validation, "test": cfg.test},
         "hash": split_hash(assignment),
@@ -261,68 +274,124 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         "patients": dict(sorted(assignment.items())),
         "train_patients_used": sorted(kept),
         "samples": {s: [it.sample.id for it in items] for s, items in by_split.items()},
-        "images": {s: sorted({str(it.sample.image) for it in loaded if assignment[it.sample.patient] == s}) for s in by_split},
+        "images": {s: sorted({str(it.sample.image) for it in job.loaded if assignment[it.sample.patient] == s}) for s in by_split},
     }
-    write_json(out / "split.json", split_doc)
-    if cfg.split_only:
-        per_split = Counter(assignment.values())
-        return {"split_only": True, "split_seed": cfg.split_seed, "hash": split_doc["hash"],
-                "patients": {s: per_split[s] for s in by_split}}
-    arrays = {s: _arrays(items, data.task, lut) for s, items in by_split.items()}
-    if data.task == "segmentation" and cfg.val_patches:  # cut once: every trial validates on the same patches
-        arrays["validation"] = validation_patches(arrays["validation"], geometry.patch, cfg.val_patches, cfg.foreground_fraction)
-    counts = {s: len(items) for s, items in by_split.items()}
-    log.info("split (seed %d): %s samples; %d of %d training patients at label fraction %g",
-             cfg.split_seed, counts, len(kept), len(train_patients), cfg.label_fraction)
 
-    settings = TrainSettings(cfg.epochs, cfg.patience, cfg.batch_size, cfg.lr, geometry.patch, cfg.patches_per_volume,
-                             cfg.foreground_fraction, cfg.overlap, device)
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` wrote in ``out``: the split (``split_hash``, ``patients`` per split)
+    and, unless ``split_only``, the ``summary`` (also ``summary.json``)."""
+
+    out: Path
+    split_only: bool
+    split_seed: int
+    split_hash: str
+    patients: dict[str, int]
+    summary: dict[str, Any] | None = None
+
+
+def _chosen(out: Path) -> tuple[float, int, dict[str, torch.Tensor]] | None:
+    """The trial chosen so far (validation score, trial, weights) from ``trials/chosen.safetensors``."""
+    from safetensors.torch import load_file, safe_open
+
+    path = out / "trials" / CHOSEN
+    if not path.is_file():
+        return None
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    return float(meta["score"]), int(meta["trial"]), load_file(str(path))
+
+
+def _keep_chosen(out: Path, score: float, trial: int, weights: dict[str, torch.Tensor]) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_path(out / "trials" / CHOSEN) as tmp:
+        save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp), metadata={"score": repr(score), "trial": str(trial)})
+
+
+def _trial_row(trial: int, record: dict[str, Any], metric_names: list[str]) -> dict[str, Any]:
+    test = record["test"]
+    return {"trial": trial, "seed": record["seed"],
+            **{m: math.nan if test.get(m) is None else test[m] for m in metric_names}}
+
+
+def _run_trials(cfg: FinetuneConfig, job: Job, arrays: dict[str, Arrays], out: Path, resumed: bool):
+    """Every trial not finished yet (a finished ``trial_<i>.json`` is kept); returns the trial
+    rows, the initialisation's load report and the chosen trial (score, index, weights)."""
+    settings = TrainSettings(cfg.epochs, cfg.patience, cfg.batch_size, cfg.lr, job.geometry.patch, cfg.patches_per_volume,
+                             cfg.foreground_fraction, cfg.overlap, job.device)
     trials, init_report = [], None
-    chosen: tuple[float, int, dict[str, torch.Tensor]] | None = None  # (validation score, trial, weights)
+    chosen = _chosen(out) if resumed else None
+    keep = chosen is not None and chosen[1] < cfg.trials  # finished trials are kept only beside the chosen weights
+    chosen = chosen if keep else None
     for i in range(cfg.trials):
         seed = derive_seed(cfg.seed, "trial", i)
-        model, report = build_model(data.task, n_outputs, geometry, init, cfg.width, device, seed)
+        path = out / "trials" / f"trial_{i}.json"
+        if keep and path.is_file():
+            trials.append(_trial_row(i, read_json(path), job.metric_names))
+            if i == 0:
+                init_report = trial_model(job.data.task, job.n_outputs, job.geometry, job.init, cfg.width, job.device, seed)[1]
+            continue
+        model, report = trial_model(job.data.task, job.n_outputs, job.geometry, job.init, cfg.width, job.device, seed)
         if i == 0:
             init_report = report
-            log.info("initialisation %s: %s", init.name, "random (scratch)" if report is None else
+            log.info("initialisation %s: %s", job.init.name, "random (scratch)" if report is None else
                      f"loaded {len(report['loaded'])} tensors from {report['source']} ({report['layout']}); "
                      f"{len(report['missing'])} missing, {len(report['unexpected'])} unexpected, {len(report['mismatched'])} mis-shaped")
-        result = train_trial(model, arrays, task=data.task, kind=kind, label_names=label_names, primary_metric=primary,
-                             settings=settings, seed=derive_seed(seed, "data"), desc=f"trial {i + 1}/{cfg.trials}")
-        record = {"trial": i, "seed": seed, **result}
-        write_json(out / "trials" / f"trial_{i}.json", nan_to_none(record))
-        log.info("trial %d: test %s = %.4f (best epoch %d of %d, %.1f s)", i, primary, result["test"][primary],
-                 result["best_epoch"], result["epochs_run"], result["time_s"])
-        trials.append({"trial": i, "seed": seed, **{m: result["test"].get(m, math.nan) for m in metric_names}})
-        score = result["curves"][f"val_{primary}"][result["best_epoch"] - 1]
+        result = train_trial(model, arrays, task=job.data.task, kind=job.kind, label_names=job.label_names,
+                             primary_metric=job.primary, settings=settings, seed=derive_seed(seed, "data"),
+                             desc=f"trial {i + 1}/{cfg.trials}")
+        score = result["curves"][f"val_{job.primary}"][result["best_epoch"] - 1]
         score = -math.inf if score is None or math.isnan(score) else float(score)
         if (i == cfg.trial) or (cfg.trial is None and (chosen is None or score > chosen[0])):
             chosen = (score, i, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+            _keep_chosen(out, *chosen)
+        record = {"trial": i, "seed": seed, **result}
+        write_json(path, nan_to_none(record))
+        log.info("trial %d: test %s = %.4f (best epoch %d of %d, %.1f s)", i, job.primary, result["test"][job.primary],
+                 result["best_epoch"], result["epochs_run"], result["time_s"])
+        trials.append(_trial_row(i, nan_to_none(record), job.metric_names))
+    return trials, init_report, chosen
 
-    stats = {m: mean_sd([t[m] for t in trials]) for m in metric_names}
-    task_name = data.recipe or f"{Path(cfg.data).name}-{data.task}"
-    selected_by = "chosen with --trial" if cfg.trial is not None else f"best validation {primary}"
+
+def _save_model(cfg: FinetuneConfig, job: Job, out: Path, chosen, trials: list[dict], counts: dict[str, int]) -> str:
+    """The chosen trial's weights as ``out/model.safetensors`` (for ``semgen predict``); returns
+    how it was chosen."""
+    selected_by = "chosen with --trial" if cfg.trial is not None else f"best validation {job.primary}"
+    model, _ = trial_model(job.data.task, job.n_outputs, job.geometry, job.init, cfg.width, job.device, 0)
     model.load_state_dict(chosen[2])
+    data, geometry = job.data, job.geometry
     save_checkpoint(out / "model.safetensors", model, {
         "patch_size": list(geometry.patch),
         "spacing": list(geometry.spacing) if geometry.spacing else None,
         "intensity_window": geometry.window,
-        "method": init.metadata.get("method") or init.kind,
-        "manifest_hash": init.metadata.get("manifest_hash"),
+        "method": job.init.metadata.get("method") or job.init.kind,
+        "manifest_hash": job.init.metadata.get("manifest_hash"),
         "extra": {
-            "stage": "finetune", "task": data.task, "task_name": task_name, "kind": kind, "modality": geometry.modality,
-            "class_names": data.class_names if data.task == "classification" else None,
-            "label_values": label_values,
-            "label_names": {str(k): v for k, v in label_names.items()} if label_names else None,
-            "overlap": cfg.overlap, "resample": bool(geometry.spacing), "init": init.name,
+            "stage": "finetune", "task": data.task, "task_name": _task_name(cfg, data), "kind": job.kind,
+            "modality": geometry.modality, "class_names": data.class_names if data.task == "classification" else None,
+            "label_values": job.label_values,
+            "label_names": {str(k): v for k, v in job.label_names.items()} if job.label_names else None,
+            "overlap": cfg.overlap, "resample": bool(geometry.spacing), "init": job.init.name,
             "trial": chosen[1], "selected_by": selected_by, "validation_score": chosen[0],
             "test": next(t for t in trials if t["trial"] == chosen[1]),
-            "samples": counts, "skipped": len(skipped),
+            "samples": counts, "skipped": len(job.skipped),
         },
     })
-    summary = {
+    return selected_by
+
+
+def _task_name(cfg: FinetuneConfig, data: TaskData) -> str:
+    return data.recipe or f"{Path(cfg.data).name}-{data.task}"
+
+
+def _summary(cfg: FinetuneConfig, job: Job, out: Path, trials, init_report, split_doc, counts, chosen, selected_by) -> dict:
+    stats = {m: mean_sd([t[m] for t in trials]) for m in job.metric_names}
+    data, init, geometry = job.data, job.init, job.geometry
+    return {
         "task": data.task,
-        "task_name": task_name,
+        "task_name": _task_name(cfg, data),
         "recipe": data.recipe,
         "data": str(data.root),
         "init": cfg.init,
@@ -331,21 +400,54 @@ def finetune(cfg: FinetuneConfig) -> dict[str, Any]:
         "init_report": init_report,
         "init_metadata": {k: init.metadata.get(k) for k in ("method", "patch_size", "spacing", "intensity_window", "manifest_hash")} if init.metadata else None,
         "label_fraction": cfg.label_fraction,
-        "kind": kind,
-        "class_names": data.class_names if data.task == "classification" else label_names,
-        "metric_names": metric_names,
-        "primary_metric": primary,
+        "kind": job.kind,
+        "class_names": data.class_names if data.task == "classification" else job.label_names,
+        "metric_names": job.metric_names,
+        "primary_metric": job.primary,
         "geometry": {"spatial_dims": geometry.spatial_dims, "patch": list(geometry.patch),
                      "spacing": list(geometry.spacing) if geometry.spacing else None,
                      "modality": geometry.modality, "window": geometry.window},
         "split": {"seed": cfg.split_seed, "hash": split_doc["hash"], "samples": counts},
-        "skipped": skipped,
+        "skipped": job.skipped,
         "model": {"path": str(out / "model.safetensors"), "trial": chosen[1], "selected_by": selected_by},
         "trials": trials,
         "mean": {m: s[0] for m, s in stats.items()},
         "std": {m: s[1] for m, s in stats.items()},
         "config": config_to_dict(cfg),
     }
-    write_json(out / "summary.json", nan_to_none(summary))
-    save_config(cfg, out / "config.yaml")
-    return summary
+
+
+def _drop_extra_trials(out: Path, trials: int) -> None:
+    """Remove ``trial_<i>.json`` of an earlier run with more trials (i >= ``trials``)."""
+    for path in (out / "trials").glob("trial_*.json"):
+        index = path.stem.removeprefix("trial_")
+        if not index.isdigit() or int(index) >= trials:
+            path.unlink()
+
+
+def finetune(cfg: FinetuneConfig) -> FinetuneResult:
+    """Run every trial of ``cfg`` and write the results folder (see the module docstring).
+
+    With ``cfg.split_only`` it stops after writing ``split.json``: the ``images`` lists of
+    that file let pre-training use the training patients only."""
+    out = Path(cfg.out)
+    job = _job(cfg)
+    by_split, split_doc = _split(cfg, job)
+    per_split = Counter(split_doc["patients"].values())
+    result = FinetuneResult(out, cfg.split_only, cfg.split_seed, split_doc["hash"], {s: per_split[s] for s in by_split})
+    with claim_folder(out, stage="finetune", identity=cfg.identity(), outputs=OUTPUTS, config=cfg,
+                      overwrite=cfg.overwrite) as claim:
+        write_json(out / "split.json", split_doc)
+        if cfg.split_only:
+            return result
+        _drop_extra_trials(out, cfg.trials)
+        arrays = {s: _arrays(items, job.data.task, job.lut) for s, items in by_split.items()}
+        if job.data.task == "segmentation" and cfg.val_patches:  # cut once: every trial validates on the same patches
+            arrays["validation"] = validation_patches(arrays["validation"], job.geometry.patch, cfg.val_patches,
+                                                      cfg.foreground_fraction)
+        trials, init_report, chosen = _run_trials(cfg, job, arrays, out, claim.resumed)
+        counts = {s: len(items) for s, items in by_split.items()}
+        selected_by = _save_model(cfg, job, out, chosen, trials, counts)
+        result.summary = _summary(cfg, job, out, trials, init_report, split_doc, counts, chosen, selected_by)
+        write_json(out / "summary.json", nan_to_none(result.summary))
+    return result
