@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ from semgen.io.sources import ScanSource, assign_ids, entry, find_sources, read_
 from semgen.stage import ConfigError, StageConfig, claim_folder, flag, require
 from semgen.utils.io import write_json
 from semgen.utils.progress import progress
+from semgen.utils.workers import process_pool
 
 ALREADY_PREPARED = "already prepared (use --overwrite to redo)"
 OUTPUTS = (MANIFEST, REPORT, "arrays", "masks")
@@ -198,13 +198,12 @@ def _worker_count(requested: int, tasks: int) -> int:
 
 def _outcomes(tasks: list[tuple[ScanSource, str]], settings: _Settings, workers: int):
     """Yield each task's outcome as it finishes: in this process for one worker, else in a pool
-    of fresh ("spawn") processes, so no thread state of the caller is inherited."""
+    of fresh processes that end with this one (:func:`~semgen.utils.workers.process_pool`)."""
     if workers == 1:
         for source, scan_id in tasks:
             yield prepare_one(source, scan_id, settings)
         return
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with process_pool(workers) as pool:
         futures = [pool.submit(prepare_one, source, scan_id, settings) for source, scan_id in tasks]
         try:
             for future in concurrent.futures.as_completed(futures):

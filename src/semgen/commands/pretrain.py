@@ -46,8 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
                         help="auto = bf16 autocast + channels_last where the hardware supports it")
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads per process (default: torch's)")
-    parser.add_argument("--deterministic", action="store_true", default=None, help="deterministic algorithms (slower)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per process (default: torch's); part of the result: the CPU kernels' sums "
+                        "depend on it, so repeat runs with the same count")
+    parser.add_argument("--deterministic", action="store_true", default=None, help="deterministic algorithms (slower); same bytes for the same seed, device and --threads "
+                        "(another thread count gives slightly different weights)")
     parser.add_argument("--phantoms", type=int, default=None, help="synthetic patients when no INPUT is given (32)")
     parser.add_argument("--discovery-config", default=None, help="YAML of discovery options when discovery runs")
     parser.add_argument("--config", default=None, help="YAML file of these options (flags override it)")

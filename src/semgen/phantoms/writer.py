@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import csv
-import multiprocessing
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from semgen.io.scan import write_scan
 from semgen.phantoms.anatomy import PATIENT_TYPES, PRESETS, make_phantom
 from semgen.stage import StageConfig, claim_folder, require
 from semgen.utils.io import atomic_write
+from semgen.utils.workers import process_pool
 
 MANIFEST_FIELDS = [
     "id",
@@ -176,8 +176,7 @@ def _generate_all(cfg: PhantomsConfig) -> list[dict[str, Any]]:
             results.append(_generate(*job))
             bar.update()
     else:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(n_workers, mp_context=context) as pool:
+        with process_pool(n_workers) as pool:
             futures = [pool.submit(_generate, *job) for job in jobs]
             for future in concurrent.futures.as_completed(futures):
                 results.append(future.result())

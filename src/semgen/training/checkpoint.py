@@ -1,9 +1,10 @@
 """The resumable training state (``RUN/last.pt``), written atomically each epoch.
 
 It holds everything a run needs to continue exactly: model, optimiser and scheduler
-states, the next epoch and global step, the corruption generator's state, torch's
-default generator state, the best validation loss and early-stopping counter, the
-metrics rows so far, and the resolved configuration (checked on ``--resume``).
+states, the next epoch and global step, every rank's random streams (``ranks``: the
+corruption generator and torch's default generators of each process, gathered to rank 0,
+so a ``torchrun`` job resumes bit for bit), the best validation loss and early-stopping
+counter, the metrics rows so far, and the resolved configuration (checked on ``--resume``).
 """
 
 from __future__ import annotations

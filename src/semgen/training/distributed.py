@@ -78,6 +78,15 @@ def broadcast_object(obj, info: DistInfo):
     return box[0]
 
 
+def gather_object(obj, info: DistInfo) -> list:
+    """Every rank's ``obj``, in rank order, on every rank (``[obj]`` in a single process)."""
+    if not info.distributed:
+        return [obj]
+    out = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def shutdown(info: DistInfo) -> None:
     """Leave the process group when this process joined one."""
     if info.distributed and dist.is_initialized():

@@ -33,7 +33,7 @@ from semgen.tasks import BranchNet, Objective, get_method
 from semgen.training.checkpoint import STATE_FILE, save_state
 from semgen.training.config import PretrainConfig
 from semgen.training.data import make_loader
-from semgen.training.distributed import DistInfo, all_reduce_sum, barrier
+from semgen.training.distributed import DistInfo, all_reduce_sum, barrier, gather_object
 from semgen.training.metrics import CollapseMeter, write_metrics
 from semgen.utils.config import config_to_dict
 from semgen.utils.io import write_json
@@ -150,15 +150,24 @@ class Trainer:
 
     # ---- state -------------------------------------------------------------------------
 
-    def state(self) -> dict[str, Any]:
-        """Everything needed to continue exactly after the current epoch."""
+    def rng_state(self) -> dict[str, torch.Tensor]:
+        """This process's random streams: the corruption generator and torch's default
+        generators (CPU, and this process's CUDA device). The data order and the workers'
+        streams need no state: they are functions of (seed, epoch, rank)."""
+        streams = {"generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            streams["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return streams
+
+    def state(self, ranks: list[dict[str, torch.Tensor]] | None = None) -> dict[str, Any]:
+        """Everything needed to continue exactly after the current epoch; ``ranks``: every
+        rank's :meth:`rng_state` in rank order (default: this process's only)."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            "ranks": ranks if ranks is not None else [self.rng_state()],
             "epoch": self.epoch,
             "step": self.step,
             "best": self.best,
@@ -167,6 +176,7 @@ class Trainer:
             "rows": self.rows,
             "seconds": self.seconds,
             "world_size": self.info.world_size,
+            "threads": torch.get_num_threads(),
             "config": config_to_dict(self.cfg),
         }
 
@@ -177,13 +187,21 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state["scaler"] is not None:
             self.scaler.load_state_dict(state["scaler"])
-        if state["world_size"] == self.info.world_size:
-            self.generator.set_state(state["generator"])
+        ranks = state.get("ranks") or [{"generator": state["generator"], "torch_rng": state["torch_rng"]}]  # older files
+        if len(ranks) == self.info.world_size:
+            mine = ranks[self.info.rank]
+            self.generator.set_state(mine["generator"])
+            torch.set_rng_state(mine["torch_rng"])
+            if "cuda_rng" in mine and self.device.type == "cuda":
+                torch.cuda.set_rng_state(mine["cuda_rng"], self.device)
         else:
             log.warning(
-                "resuming on %d process(es), the run used %d: corruptions will differ", self.info.world_size, state["world_size"]
+                "resuming on %d process(es), the run used %d: corruptions will differ", self.info.world_size, len(ranks)
             )
-        torch.set_rng_state(state["torch_rng"])
+        if state.get("threads", torch.get_num_threads()) != torch.get_num_threads():
+            log.warning("resuming with %d torch threads, the run used %d: the weights will differ slightly from an "
+                        "uninterrupted run (pass --threads %d to continue exactly)",
+                        torch.get_num_threads(), state["threads"], state["threads"])
         self.epoch, self.step = state["epoch"], state["step"]
         self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
         self.rows, self.seconds = list(state["rows"]), state["seconds"]
@@ -397,10 +415,11 @@ class Trainer:
         row["best"] = int(improved)
         self.rows.append(row)
         self.epoch += 1
+        ranks = gather_object(self.rng_state(), self.info)  # every rank takes part; rank 0 saves them all
         if self.info.is_main:
             if improved:
                 self._save_model()
-            save_state(self.run_dir / STATE_FILE, self.state())
+            save_state(self.run_dir / STATE_FILE, self.state(ranks))
             write_metrics(self.run_dir / "metrics.csv", self.rows)
             from semgen.viz.training import plot_curves, plot_triplets
 
