@@ -1,30 +1,48 @@
 """``semgen bench model``: one Semantic Genesis training step of the U-Net (forward, restoration
-MSE + 0.01 x pattern cross-entropy, backward, Adam step), fp32 contiguous vs bf16 autocast
-(contiguous) vs the fast path (bf16 autocast + channels-last, :mod:`semgen.models.speed`),
-optionally torch.compile of the fast path; same initial weights and batch for every variant.
+MSE + 0.01 x pattern cross-entropy, backward, Adam step) in each precision and memory format
+the device runs natively; same initial weights and batch for every variant.
 
-Throughput is in cubes (samples) per second; ``speedup`` = fast / fp32.
+Variants: ``fp32`` (contiguous), ``fp32_channels_last``, ``bf16`` and ``bf16_channels_last``
+(autocast), ``fp16_channels_last`` (autocast + GradScaler, CUDA only), and with ``--compile``
+``compile`` (torch.compile of the path the trainer uses). A variant the hardware cannot run
+natively (bf16 on a CPU without AVX512-BF16/AMX, fp16 on a CPU) is not timed: it is named
+under ``skipped`` with the reason. Each timed variant reports cubes (samples) per second of wall time
+(``cpu_per_s``: per second of this process's CPU time, steadier on a shared machine),
+achieved GFLOP/s (the step's FLOPs counted by ``torch.utils.flop_counter``) and the fraction
+of the peak measured in the same run by a large matmul in the variant's dtype.
+``default`` names the variant ``semgen pretrain --precision auto`` uses;
+``speedup`` = default / fp32.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import time
 from typing import Any
 
+# variant -> (precision, channels-last)
+VARIANTS: dict[str, tuple[str, bool]] = {
+    "fp32": ("fp32", False),
+    "fp32_channels_last": ("fp32", True),
+    "bf16": ("bf16", False),
+    "bf16_channels_last": ("bf16", True),
+    "fp16_channels_last": ("fp16", True),
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=32, help="U-Net base width (32 = published)")
-    parser.add_argument("--batch", type=int, default=4, help="cubes per step")
+    parser.add_argument("--batch", type=int, default=4,
+                        help="cubes per step; 0 = the largest power of two up to --max-batch whose fp32 step fits in memory")
+    parser.add_argument("--max-batch", type=int, default=512, help="upper limit of the --batch 0 search (512)")
     parser.add_argument("--patch", default="64x64x32", help="cube size XxYxZ (or XxY for 2D), each divisible by 8")
     parser.add_argument("--num-classes", type=int, default=44, help="pattern classes of the head (0 = no head)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant before timing")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps per variant before timing")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile of the fast path")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile of the default path")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch")
 
 
@@ -38,115 +56,182 @@ def _parse_patch(text: str) -> tuple[int, ...]:
     return patch
 
 
-def _measure(
-    base, x, target, labels, device, mode: str, steps: int, warmup: int
-) -> dict[str, float]:
+def training_step(model, optimizer, x, target, labels, precision: str, scaler=None):
+    """One Semantic Genesis step (as the trainer's objective at the default weights): forward
+    under autocast in ``precision`` (none for fp32), losses in fp32, backward, Adam step.
+    Returns the loss tensor (detached)."""
+    import contextlib
+
     import torch
     import torch.nn.functional as F
 
-    from semgen.models import fast_training_context, prepare_model_for_speed
+    from semgen.bench.hardware import DTYPES
 
-    model = copy.deepcopy(base)
-    if mode in ("fast", "compile"):
-        model = prepare_model_for_speed(model, device)
-        context = fast_training_context
-    elif mode == "bf16":
-        model = model.to(device)
-
-        def context(dev):
-            return torch.autocast(device_type=torch.device(dev).type, dtype=torch.bfloat16)
+    autocast = (
+        contextlib.nullcontext()
+        if precision == "fp32"
+        else torch.autocast(device_type=x.device.type, dtype=DTYPES[precision])
+    )
+    with autocast:
+        seg, cls = model(x)
+    loss = F.mse_loss(torch.sigmoid(seg.float()), target)
+    if cls is not None:
+        loss = loss + 0.01 * F.cross_entropy(cls.float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     else:
-        model = model.to(device)
-
-        def context(dev):
-            return contextlib.nullcontext()
-
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    step_model = torch.compile(model) if mode == "compile" else model
-
-    def step() -> float:
-        with context(device):
-            seg, cls = step_model(x)
-        loss = F.mse_loss(torch.sigmoid(seg.float()), target)
-        if cls is not None:
-            loss = loss + 0.01 * F.cross_entropy(cls.float(), labels)
-        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        return float(loss.detach())
+    return loss.detach()
 
-    def sync() -> None:
-        if torch.device(device).type == "cuda":
-            torch.cuda.synchronize(device)
 
+def largest_batch(base, patch: tuple[int, ...], num_classes: int, device, limit: int) -> int:
+    """The largest power of two <= ``limit`` at which one fp32 contiguous training step (the
+    variant needing the most memory) runs on ``device`` without running out of memory."""
+    import torch
+
+    from semgen.bench.hardware import sync
+
+    fits = 0
+    batch = 1
+    while batch <= limit:
+        model = copy.deepcopy(base).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        try:
+            x = torch.rand((batch, 1, *patch), device=device)
+            labels = torch.zeros(batch, dtype=torch.long, device=device)
+            training_step(model, optimizer, x, x, labels, "fp32")
+            sync(device)
+        except torch.OutOfMemoryError:
+            break
+        except RuntimeError:
+            if device.type != "cuda":
+                raise
+            break  # a cuDNN / CUDA limit of tensor sizes: does not fit either
+        finally:
+            del model, optimizer
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        fits, batch = batch, batch * 2
+    if fits == 0:
+        raise ValueError(f"--batch 0: not even one {'x'.join(map(str, patch))} cube fits on {device}")
+    return fits
+
+
+def _measure(base, x, target, labels, precision: str, channels_last: bool, compiled: bool, steps: int, warmup: int) -> dict[str, Any]:
+    """Time ``steps`` training steps after ``warmup`` untimed ones; cubes/s, FLOPs per step, first loss."""
+    import torch
+
+    from semgen.bench.hardware import Clock, count_flops, sync
+
+    device = x.device
+    model = copy.deepcopy(base).to(device)
+    if channels_last:
+        fmt = torch.channels_last_3d if x.dim() == 5 else torch.channels_last
+        model = model.to(memory_format=fmt)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    step_model = torch.compile(model) if compiled else model
+
+    def step() -> torch.Tensor:
+        return training_step(step_model, optimizer, x, target, labels, precision, scaler)
+
+    flops = count_flops(lambda: training_step(model, optimizer, x, target, labels, precision, scaler))
     start = time.perf_counter()
-    first_loss = step()
-    sync()
+    first_loss = float(step())
+    sync(device)
     first_s = time.perf_counter() - start
     for _ in range(max(warmup - 1, 0)):
         step()
-    sync()
-    start = time.perf_counter()
+    clock = Clock(device)
     for _ in range(steps):
         step()
-    sync()
-    elapsed = time.perf_counter() - start
-    return {"per_s": x.shape[0] * steps / elapsed, "first_step_s": first_s, "first_loss": first_loss}
+    elapsed, cpu = clock.elapsed()
+    return {
+        "per_s": x.shape[0] * steps / elapsed, "cpu_per_s": x.shape[0] * steps / cpu, "seconds": elapsed,
+        "flops_per_step": flops, "first_step_s": first_s, "first_loss": first_loss,
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import os
-
     import torch
 
-    from semgen.models import UNet, fast_path_supported
+    from semgen.bench.hardware import describe_device, efficiency, matmul_peak, skip_reason
+    from semgen.models import UNet
+    from semgen.models.speed import default_variant
     from semgen.utils.seeding import derive_seed, torch_generator
 
     patch = _parse_patch(args.patch)
-    if args.steps < 1 or args.batch < 1:
-        raise ValueError("--steps and --batch must be at least 1")
+    if args.steps < 1 or args.batch < 0 or args.warmup < 0 or args.max_batch < 1:
+        raise ValueError("--steps and --max-batch must be at least 1, --batch and --warmup at least 0")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(args.seed, "bench-model", "weights"))
         base = UNet(spatial_dims=len(patch), width=args.width, num_classes=args.num_classes)
+    batch = args.batch or largest_batch(base, patch, args.num_classes, device, args.max_batch)
     g = torch_generator(args.seed, "bench-model", "batch")
-    x = torch.rand((args.batch, 1, *patch), generator=g).to(device)
+    x = torch.rand((batch, 1, *patch), generator=g).to(device)
     target = x.clone()
-    labels = torch.randint(0, max(args.num_classes, 1), (args.batch,), generator=g).to(device)
+    labels = torch.randint(0, max(args.num_classes, 1), (batch,), generator=g).to(device)
 
-    results = {
-        mode: _measure(base, x, target, labels, device, mode, args.steps, args.warmup) for mode in ("fp32", "bf16", "fast")
-    }
+    skipped = {name: reason for name, (precision, _) in VARIANTS.items() if (reason := skip_reason(device, precision))}
+    peaks = {p: matmul_peak(device, p) for p in sorted({VARIANTS[n][0] for n in VARIANTS if n not in skipped})}
+    default = default_variant(device, patch)
+    timed: dict[str, dict[str, Any]] = {}
+    flops: dict[str, int] = {}
+    plan = [(name, *VARIANTS[name], False) for name in VARIANTS if name not in skipped]
+    if args.compile:
+        plan.append(("compile", *VARIANTS[default], True))
+    for name, precision, channels_last, compiled in plan:
+        try:
+            m = _measure(base, x, target, labels, precision, channels_last, compiled, args.steps, args.warmup)
+        except Exception as e:  # a failing compiler is reported in the result instead of crashing the benchmark
+            if not compiled:
+                raise
+            skipped[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            continue
+        flops[name] = m["flops_per_step"]
+        timed[name] = {
+            "per_s": round(m["per_s"], 4),
+            "cpu_per_s": round(m["cpu_per_s"], 4),
+            **efficiency(m["flops_per_step"], args.steps, m["seconds"], peaks[precision]),
+            "precision": precision,
+            "channels_last": channels_last,
+            "first_loss": m["first_loss"],
+        }
+        if compiled:
+            timed[name]["warmup_s"] = round(m["first_step_s"], 2)
+    fp32 = timed["fp32"]["per_s"]
     out: dict[str, Any] = {
         "benchmark": "model",
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
+        "unit": "cubes/s",
+        "device": describe_device(device),
         "spatial_dims": len(patch),
         "width": args.width,
-        "batch": args.batch,
+        "batch": batch,
+        "batch_searched": args.batch == 0,
         "patch": list(patch),
         "num_classes": args.num_classes,
         "steps": args.steps,
-        "unit": "cubes/s",
-        "fp32_per_s": results["fp32"]["per_s"],
-        "bf16_contiguous_per_s": results["bf16"]["per_s"],
-        "fast_per_s": results["fast"]["per_s"],
-        "speedup": results["fast"]["per_s"] / results["fp32"]["per_s"],
-        "bf16_contiguous_speedup": results["bf16"]["per_s"] / results["fp32"]["per_s"],
-        "fast_path_default": fast_path_supported(device),
-        "first_loss_fp32": results["fp32"]["first_loss"],
-        "first_loss_fast": results["fast"]["first_loss"],
+        "warmup": args.warmup,
+        "gflop_per_step": round(flops["fp32"] / 1e9, 3),
+        "peak_gflops": {p: round(v, 1) for p, v in peaks.items()},
+        "variants": timed,
+        "skipped": skipped,
+        "default": default,
+        "fp32_per_s": fp32,
+        "default_per_s": timed[default]["per_s"],
+        "speedup": round(timed[default]["per_s"] / fp32, 3),
     }
-    if args.compile:
-        try:
-            compiled = _measure(base, x, target, labels, device, "compile", args.steps, max(args.warmup, 2))
-        except Exception as e:  # report a failing compiler in the result instead of crashing
-            out["compile_error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        else:
-            out["compile_per_s"] = compiled["per_s"]
-            out["compile_speedup"] = compiled["per_s"] / results["fp32"]["per_s"]
-            out["compile_warmup_s"] = compiled["first_step_s"]
+    for name, r in timed.items():
+        print(f"{name}: {r['per_s']:.3f} cubes/s, {r['gflops']} GFLOP/s = {r['peak_fraction']:.0%} of the {r['precision']} matmul peak")
+    for name, reason in skipped.items():
+        print(f"{name}: skipped ({reason})")
     return out

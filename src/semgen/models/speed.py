@@ -32,14 +32,33 @@ from torch import nn
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
-@functools.cache
-def _cpu_has_bf16() -> bool:
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (Linux), ``None`` where it cannot be read."""
     try:
-        flags = Path("/proc/cpuinfo").read_text().split()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        mkldnn_check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-        return bool(mkldnn_check()) if mkldnn_check is not None else False
-    return any(flag in flags for flag in CPU_BF16_FLAGS)
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return None
+
+
+@functools.cache
+def cpu_bf16_native() -> bool:
+    """True when this CPU computes bf16 natively and PyTorch may use it: the CPU has
+    AVX512-BF16 or AMX-BF16 (``/proc/cpuinfo`` flags, where readable), PyTorch's vector
+    kernels run at the AVX512 level (``torch.backends.cpu.get_cpu_capability()``; the
+    environment variable ``ATEN_CPU_CAPABILITY`` can lower it) and oneDNN has bf16
+    (``ONEDNN_MAX_CPU_ISA`` can lower it). Elsewhere bf16 is emulated: one 3D U-Net step
+    is tens of times slower than in fp32."""
+    if torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return False
+    onednn_check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if onednn_check is not None and not onednn_check():
+        return False
+    flags = cpu_flags()
+    return flags is None or any(flag in flags for flag in CPU_BF16_FLAGS)
 
 
 def _cpu_bf16_safe(patch_size: Sequence[int] | None) -> bool:
@@ -61,7 +80,7 @@ def fast_path_supported(device: str | torch.device, patch_size: Sequence[int] | 
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        return torch.backends.mkldnn.is_available() and _cpu_has_bf16() and _cpu_bf16_safe(patch_size)
+        return torch.backends.mkldnn.is_available() and cpu_bf16_native() and _cpu_bf16_safe(patch_size)
     return False
 
 
@@ -88,3 +107,9 @@ def prepare_model_for_speed(
         has_3d = any(isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)) for m in model.modules())
         model = model.to(memory_format=torch.channels_last_3d if has_3d else torch.channels_last)
     return model
+
+
+def default_variant(device: str | torch.device, patch_size: Sequence[int] | None = None) -> str:
+    """What :func:`prepare_model_for_speed` + :func:`fast_training_context` run on ``device``,
+    named as ``semgen bench model`` names its variants: ``bf16_channels_last`` or ``fp32``."""
+    return "bf16_channels_last" if fast_path_supported(device, patch_size) else "fp32"
