@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
+import yaml
 from sklearn.metrics import roc_auc_score
 
 from semgen.cli import main
@@ -41,7 +42,7 @@ def seg_results(spheres: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     out = tmp_path_factory.mktemp("seg") / "results"
     finetune(FinetuneConfig(data=str(spheres), out=str(out), trials=2, epochs=6, patience=6, width=4,
                             patch=(16, 16, 8), spacing=(1.0, 1.0, 1.0), modality="MR", batch_size=4,
-                            patches_per_volume=4, device="cpu"))
+                            patches_per_volume=4, device="cpu", dataset_name=("spheres",)))
     return out
 
 
@@ -68,6 +69,11 @@ def test_finetune_saves_the_best_trial_as_a_self_describing_checkpoint(seg_resul
     assert meta["extra"]["task"] == "segmentation" and meta["extra"]["label_values"] == [0, 2]
     assert meta["patch_size"] == [16, 16, 8] and meta["spacing"] == [1.0, 1.0, 1.0]
     assert meta["extra"]["modality"] == "MR" and meta["architecture"]["args"]["out_channels"] == 2
+    card = (seg_results / "README.md").read_text()
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert front["pipeline_tag"] == "image-segmentation" and front["datasets"] == ["spheres"]
+    assert f"**trial**: {summary['model']['trial']} (best validation iou_mean)" in card
+    assert "**labels**: 2 class2" in card and "semgen predict model.safetensors SCANS" in card
 
 
 def test_predict_writes_label_maps_on_each_inputs_own_grid(spheres: Path, seg_results: Path, tmp_path: Path) -> None:

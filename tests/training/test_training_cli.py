@@ -59,6 +59,9 @@ def test_pretrain_on_a_pattern_set_writes_the_run_and_prints_a_summary(patterns,
     assert len(rows) == 2 and rows[1]["loss_rec"] is not None
     meta = json.loads((out / "model.json").read_text())
     assert meta["method"] == "semantic-genesis" and meta["manifest_hash"] and meta["num_classes"] == 3
+    card = (out / "README.md").read_text()  # the model card of the saved (best) checkpoint
+    assert "library_name: semgen" in card and f"**training manifest**: {meta['manifest_hash']}" in card
+    assert "**scans**: 10" in card and "**modality**: MR" in card
     # the same folder again is refused, and --resume continues to more epochs
     assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON]) == 2
     assert "--resume" in capsys.readouterr().err

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"Wrote the {result['part']} weights of {result['source']} ({result['tensors']} tensors, "
         f"{params:,} parameters) to {result['out']} as {result['format']}, with its metadata and the export "
-        f"settings in {result['sidecar']}; load it into plain PyTorch with model.load_state_dict(...)"
+        f"settings in {result['sidecar']} and its model card in {result['card']}; load it into plain PyTorch with model.load_state_dict(...)"
         + (", strict=False for the encoder part (the names are the published down_tr* ones)." if result["part"] == "encoder" else ".")
     )
     return 0

@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "volume instead of whole volumes (faster; default 0 = whole volumes; the test is always whole)")
     parser.add_argument("--trial", type=int, help="save this trial (0-based) as OUT/model.safetensors for `semgen "
                         "predict` (default: the trial with the best validation score)")
+    parser.add_argument("--dataset-name", action="append", metavar="NAME",
+                        help="a dataset name for the model card's front matter (README.md); repeatable")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
     parser.add_argument("--config", help="YAML file of options (flags override it)")
     parser.add_argument("--overwrite", action="store_const", const=True,

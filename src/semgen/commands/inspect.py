@@ -15,38 +15,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="accepted like every verb; inspect is deterministic")
 
 
-def _fmt_size(value) -> str:
-    if isinstance(value, (list, tuple)):
-        return "x".join(str(v) for v in value)
-    return "-" if value is None else str(value)
-
-
 def format_description(info: dict) -> str:
     """The human-readable text of :func:`semgen.models.describe_checkpoint`'s result."""
+    from semgen.card import backbone_args, card_facts, format_facts
+
     dtypes = ", ".join(info["dtypes"])
     lines = [f"{info['path']}: {info['looks_like']}, {info['tensors']} tensors ({dtypes})"]
     arch = info["architecture"]
-    if arch is None:
+    meta = info["metadata"] or {}
+    if meta.get("format_version") is not None:  # the model card's facts (semgen.card): one generator for both
+        lines.append(format_facts(card_facts(meta)))
+    elif arch is None:
         lines.append("architecture: not recognised (not a semgen / published U-Net layout)")
     else:
-        args = arch.get("args", {})
-        if "unet_or_args" in args:
-            args = {**args["unet_or_args"], "num_outputs": args.get("num_outputs"), "dropout": args.get("dropout")}
+        name, args = backbone_args(arch)
         label = "architecture (inferred from the keys)" if info["architecture_inferred"] else "architecture"
-        lines.append(f"{label}: {arch['name']}(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")")
-    meta = info["metadata"] or {}
-    if meta.get("format_version") is not None:
-        lines.append(
-            f"method: {meta.get('method') or '-'}; patch size: {_fmt_size(meta.get('patch_size'))}; "
-            f"spacing: {_fmt_size(meta.get('spacing'))} mm; intensity window: {meta.get('intensity_window') or '-'}"
-        )
-        lines.append(
-            f"axis order: {meta.get('axis_order')} ({meta.get('orientation')}); pattern classes: "
-            f"{meta.get('num_classes')}; training manifest: {meta.get('manifest_hash') or '-'}; "
-            f"semgen {meta.get('semgen_version')}, created {meta.get('created')}"
-        )
-    if meta.get("export"):
-        lines.append(f"export: {meta['export']['part']} part of {meta['export']['source']}")
+        lines.append(f"{label}: {name}(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")")
     if info["dropped"]:
         lines.append(f"ignored when loading: {len(info['dropped'])} tensors (e.g. {info['dropped'][0]})")
     lines.append("parameters: " + ", ".join(f"{part} {n:,}" for part, n in info["parameters"].items()))

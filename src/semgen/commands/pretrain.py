@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(another thread count gives slightly different weights)")
     parser.add_argument("--phantoms", type=int, default=None, help="synthetic patients when no INPUT is given (32)")
     parser.add_argument("--discovery-config", default=None, help="YAML of discovery options when discovery runs")
+    parser.add_argument("--dataset-name", action="append", default=None, metavar="NAME",
+                        help="a dataset name for the model card's front matter (README.md); repeatable")
     parser.add_argument("--config", default=None, help="YAML file of these options (flags override it)")
     parser.add_argument("--resume", default=None, metavar="RUN", help="continue the run in RUN exactly where it stopped")
     parser.add_argument("--overwrite", action="store_true", default=None, help="replace a run already in --out")

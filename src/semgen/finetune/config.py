@@ -57,6 +57,7 @@ class FinetuneConfig(StageConfig):
     overlap: float = 0.5  # sliding-window overlap for whole-volume prediction
     val_patches: int = 0  # 3D segmentation: validate each epoch on N fixed patches per volume (0: whole volumes)
     device: str = "auto"
+    dataset_name: tuple[str, ...] = ()  # dataset names for the model card (README.md front matter)
     trial: int | None = None  # the trial saved as model.safetensors (default: the best on validation)
     overwrite: bool = False  # start again in a results folder made with other options
 

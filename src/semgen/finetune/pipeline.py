@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from semgen.card import write_card
 from semgen.finetune.config import FinetuneConfig
 from semgen.finetune.data import RECIPES, Geometry, Loaded, TaskData, TaskDataError, discover_task, load_samples
 from semgen.finetune.splits import SplitError, label_subset, split_hash, split_patients
@@ -41,7 +42,7 @@ from semgen.utils.seeding import derive_seed
 log = logging.getLogger(__name__)
 
 WINDOW_MODALITY = {"ct": "CT", "mr": "MR", "xr": "XR", "minmax": "OT"}
-OUTPUTS = ("summary.json", "split.json", "trials", "model.safetensors", "model.json")
+OUTPUTS = ("summary.json", "split.json", "trials", "model.safetensors", "model.json", "README.md")
 CHOSEN = "chosen.safetensors"
 
 
@@ -375,10 +376,13 @@ def _save_model(cfg: FinetuneConfig, job: Job, out: Path, chosen, trials: list[d
             "label_names": {str(k): v for k, v in job.label_names.items()} if job.label_names else None,
             "overlap": cfg.overlap, "resample": bool(geometry.spacing), "init": job.init.name,
             "trial": chosen[1], "selected_by": selected_by, "validation_score": chosen[0],
+            "epoch": read_json(out / "trials" / f"trial_{chosen[1]}.json")["best_epoch"],
             "test": next(t for t in trials if t["trial"] == chosen[1]),
             "samples": counts, "skipped": len(job.skipped),
+            "datasets": list(dict.fromkeys([*((job.init.metadata.get("extra") or {}).get("datasets") or []), *cfg.dataset_name])),
         },
     })
+    write_card(out / "model.safetensors")
     return selected_by
 
 

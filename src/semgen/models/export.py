@@ -4,7 +4,9 @@
 ``down_tr*`` names for the U-Net encoder), so ``load_state_dict(sd, strict=False)`` fills the
 published ``UNet3D`` or ours; ``part="full"`` writes the whole state dict. ``.safetensors``
 or ``.pt`` (a plain dict of tensors, readable with ``torch.load(weights_only=True)``); a JSON
-sidecar with the checkpoint's metadata and the export settings goes beside it.
+sidecar with the checkpoint's metadata and the export settings goes beside it, and a model card
+(:mod:`semgen.card`): ``README.md`` in the export's folder, or ``<name>.README.md`` when the
+export lands in the checkpoint's own folder (which keeps its card).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from semgen.card import CARD, write_card
 from semgen.models.checkpoint import (
     FORMAT,
     CheckpointError,
@@ -85,5 +88,7 @@ def export_weights(config: ExportConfig) -> dict[str, Any]:
     strict = ", strict=False" if config.part == "encoder" else ""
     sidecar = sidecar_path(out)
     write_json(sidecar, {**meta, "sha256": digest, "export": export, "load_with": f"{load_hint}; model.load_state_dict(sd{strict})"})
+    # the model card: README.md beside the export, unless that folder is the run's own (whose README.md it keeps)
+    card = write_card(out, out.parent / CARD if out.parent.resolve() != weights.parent.resolve() else out.with_suffix(".README.md"))
     summary = {k: export[k] for k in ("part", "format", "source", "tensors", "parameters")}
-    return {"out": str(out), "sidecar": str(sidecar), **summary}
+    return {"out": str(out), "sidecar": str(sidecar), "card": str(card), **summary}

@@ -115,6 +115,7 @@ class PretrainConfig(StageConfig):
     discovery_config: str | None = None
     resume: bool = False
     overwrite: bool = False
+    dataset_name: tuple[str, ...] = ()  # dataset names for the model card (README.md front matter)
 
     def validate(self) -> None:
         """Every option in range (fields still ``None`` are filled from the preset later)."""

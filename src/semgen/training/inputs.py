@@ -92,7 +92,8 @@ def _cohort_metadata(cohort) -> dict[str, Any]:
         "intensity_window": window,
         "orientation": "LPS"[: cohort.spatial_dims],
         "manifest_hash": cohort.manifest_hash(),
-        "extra": {"modality": Counter(r.modality for r in records).most_common(1)[0][0], "cohort": str(cohort.root)},
+        "extra": {"modality": Counter(r.modality for r in records).most_common(1)[0][0], "cohort": str(cohort.root),
+                  "scans": len(records)},
     }
 
 

@@ -429,6 +429,7 @@ class Trainer:
         barrier(self.info)
 
     def _save_model(self) -> None:
+        from semgen.card import write_card
         from semgen.models import save_checkpoint
 
         cfg = self.cfg
@@ -440,10 +441,13 @@ class Trainer:
             "num_classes": self.data.num_classes if self.method.classification else 0,
             "epoch": self.epoch,
             "val_loss": self.best,
+            "val_metrics": {k[4:]: v for k, v in self.rows[-1].items() if k.startswith("val_") and k != "val_loss"},
             "seed": cfg.seed,
+            "datasets": list(cfg.dataset_name),
             "pretrain_config": config_to_dict(cfg),
         }
         save_checkpoint(self.run_dir / "model.safetensors", self.model, metadata)
+        write_card(self.run_dir / "model.safetensors")
 
     def _summary(self, stopped: str) -> dict[str, Any]:
         rows = self.rows
