@@ -41,6 +41,7 @@ from semgen.io.intensity import normalize_intensity
 from semgen.io.scan import Scan, ScanError, to_source_geometry
 from semgen.io.sources import ScanSource, assign_ids, entry, find_sources, read_source
 from semgen.utils.config import save_config
+from semgen.utils.device import resolve_device
 from semgen.utils.io import atomic_path, atomic_write, write_json
 from semgen.utils.progress import progress
 
@@ -182,12 +183,6 @@ def _read(source: ScanSource, model: Model, modality: str | None) -> tuple[Scan,
     return scan, model_input(scan, model, modality)
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _read_ahead(tasks: list[tuple[ScanSource, str]], read: Callable[[ScanSource], Any], workers: int) -> Iterator[tuple[ScanSource, str, Any]]:
     """Yield ``(source, id, read(source) or the exception)`` in order, reading up to
     ``2 * workers`` scans ahead in a thread pool (ITK and zlib release the GIL)."""
@@ -228,7 +223,7 @@ def predict(cfg: PredictConfig) -> dict[str, Any]:
         raise PredictError(f"--batch-size must be >= 1, got {cfg.batch_size}")
     if cfg.workers < 0:
         raise PredictError(f"--workers must be >= 0, got {cfg.workers}")
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     model = load_model(cfg.model, device)
     overlap = cfg.overlap if cfg.overlap is not None else float((model.meta.get("extra") or {}).get("overlap", 0.5))
     if not 0 <= overlap < 1:
