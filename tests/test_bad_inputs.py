@@ -82,27 +82,33 @@ def symlink_loop(tmp: Path) -> dict[str, str]:
     return {"loop": str(tmp / "a.nii")}
 
 
+def folder_with_a_loop(tmp: Path) -> dict[str, str]:
+    _write(tmp / "scans" / "good.nii.gz", _volume())
+    os.symlink(tmp / "scans" / "b.nii", tmp / "scans" / "a.nii")
+    os.symlink(tmp / "scans" / "a.nii", tmp / "scans" / "b.nii")
+    return {"scans": str(tmp / "scans")}
+
+
 def random_bytes(tmp: Path) -> dict[str, str]:
     (tmp / "weights.pt").write_bytes(np.random.default_rng(0).bytes(4096))
     return {"file": str(tmp / "weights.pt")}
 
 
-def checkpoint(tmp: Path) -> dict[str, str]:
+def bit_flipped_checkpoint(tmp: Path, spatial_dims: int = 3) -> dict[str, str]:
     from semgen.models import UNet, save_checkpoint
 
     torch.manual_seed(0)
-    save_checkpoint(tmp / "run" / "model.safetensors", UNet(width=4), {"patch_size": [16, 16, 16]})
-    return {"run": str(tmp / "run")}
-
-
-def bit_flipped_checkpoint(tmp: Path) -> dict[str, str]:
-    names = checkpoint(tmp)
+    save_checkpoint(tmp / "run" / "model.safetensors", UNet(spatial_dims=spatial_dims, width=4), {"patch_size": [16] * spatial_dims})
     path = tmp / "run" / "model.safetensors"
     data = bytearray(path.read_bytes())
     header = 8 + struct.unpack("<Q", bytes(data[:8]))[0]
     data[header + (len(data) - header) // 2] ^= 0x10  # one bit of one tensor; the header stays intact
     path.write_bytes(bytes(data))
-    return names
+    return {"run": str(tmp / "run")}
+
+
+def two_classes_and_a_bit_flipped_checkpoint(tmp: Path) -> dict[str, str]:
+    return {**two_classes(tmp), **bit_flipped_checkpoint(tmp, spatial_dims=2)}
 
 
 def _pictures(tmp: Path, labels: list[str]) -> Path:
@@ -179,6 +185,7 @@ CASES: list[tuple] = [
     ("prepare-only-missing-path", nothing, "prepare {tmp}/nonexistent --out {tmp}/c", 2, "no such file", ["c"]),
     ("prepare-only-symlink-loop", symlink_loop, "prepare {loop} --out {tmp}/c", 2, "loop", ["c"]),
     # a batch verb: a bad file is reported (named, with the reason) and exit 1 says nothing was prepared
+    ("prepare-folder-with-a-loop", folder_with_a_loop, "prepare {scans} --out {tmp}/c --workers 1", 0, "symbolic link loop"),
     ("prepare-pixdim-zero", pixdim_zero, "prepare {scan} --out {tmp}/c --workers 1", 1, "pixdim"),
     ("prepare-mhd-raw-missing", mhd_without_raw, "prepare {scan} --out {tmp}/c --workers 1", 1, "{raw} ({tmp}/{raw}) is missing"),
     ("prepare-mhd-raw-truncated", mhd_truncated_raw, "prepare {scan} --out {tmp}/c --workers 1", 1, "{raw} is truncated"),
@@ -187,6 +194,8 @@ CASES: list[tuple] = [
     ("inspect-bit-flipped-weights", bit_flipped_checkpoint, "inspect {run}", 2, "damaged or changed"),
     ("export-bit-flipped-weights", bit_flipped_checkpoint, "export {run} --out {tmp}/e.safetensors", 2,
      "damaged or changed", ["e.safetensors", "e.json"]),
+    ("finetune-init-bit-flipped", two_classes_and_a_bit_flipped_checkpoint,
+     f"finetune {{csv}} --out {{tmp}}/r --init {{run}} {FT}", 2, "damaged or changed", ["r"]),
     ("finetune-split-missing", two_classes, f"finetune {{csv}} --out {{tmp}}/r --split {{tmp}}/nonexistent {FT}", 2,
      "nonexistent"),
     ("finetune-recipe-mismatch", two_classes, f"finetune {{csv}} --out {{tmp}}/r --recipe cxr-pneumonia {FT}", 2,

@@ -62,13 +62,14 @@ def resolve_init(init: str, name: str | None = None) -> Init:
     checkpoint (metadata from the ``.json`` beside it) or a published ``.pt``/``.pth`` file.
     The report name: ``name``, else ``scratch``, the run folder's name, or the checkpoint's
     ``method`` (its file stem when it has none)."""
-    from semgen.models.checkpoint import CheckpointError, resolve_checkpoint, sidecar_path
+    from semgen.models.checkpoint import CheckpointError, resolve_checkpoint, sidecar_path, verify_checksum
 
     if init == "scratch":
         return Init("scratch", None, {}, name or "scratch")
     path = Path(init)
     try:
         weights = resolve_checkpoint(path)
+        verify_checksum(weights)
     except CheckpointError as e:
         raise TaskDataError(f"--init {init}: {e} (use 'scratch', a run folder or a checkpoint file)") from None
     meta = read_json(sidecar_path(weights)) if weights.suffix == ".safetensors" and sidecar_path(weights).is_file() else {}

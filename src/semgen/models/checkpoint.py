@@ -225,14 +225,15 @@ def read_state_dict(source: str | os.PathLike | Mapping[str, Any]) -> tuple[dict
     if isinstance(source, Mapping):
         return extract_state_dict(source, "the given mapping"), {}
     path = resolve_checkpoint(source)
-    _verify_checksum(path)
+    verify_checksum(path)
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     return extract_state_dict(_read_pickle(path), str(path)), {}
 
 
-def _verify_checksum(weights: Path) -> None:
-    """:class:`CheckpointError` when the JSON beside ``weights`` records a SHA-256 the file no longer has."""
+def verify_checksum(weights: Path) -> None:
+    """:class:`CheckpointError` when the JSON beside ``weights`` records a SHA-256 the file no
+    longer has (every reader of weights calls it; call it to fail early, before other work)."""
     side = sidecar_path(weights)
     if not side.is_file():
         return
