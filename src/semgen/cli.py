@@ -25,6 +25,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "pretrain": ("pretrain", "self-supervised pre-training (Semantic Genesis, ablations, add-ons)"),
     "finetune": ("finetune", "fine-tune on a target classification or segmentation task"),
     "predict": ("predict", "apply a fine-tuned model to new scans: label maps or class probabilities"),
+    "evaluate": ("evaluate", "does pre-training help? paired fine-tune/probe trials vs scratch, statistics, verdict"),
     "compare": ("compare", "compare fine-tuning results: mean +/- s.d., paired or unpaired tests, charts"),
     "show-transforms": ("show_transforms", "draw a gallery of the self-restoration corruptions"),
     "inspect": ("inspect", "print a checkpoint's metadata and parameter counts"),

@@ -16,22 +16,19 @@ def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in text.lower().replace(",", "x").split("x"))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_task_arguments(parser: argparse.ArgumentParser) -> None:
+    """The data argument and --task/--recipe, shared by ``finetune`` and ``evaluate``."""
     parser.add_argument("data", help="the task's data: class sub-folders, images/ + labels/, a CSV "
                         "(path|image,label[,patient,split]) or a `semgen phantoms` folder")
-    parser.add_argument("--out", required=True, help="results folder (summary.json, split.json, trials/)")
     parser.add_argument("--task", choices=("classification", "segmentation"), help="default: from the layout or recipe")
     parser.add_argument("--recipe", choices=RECIPE_NAMES, help="a built-in task (default: detected from the layout)")
-    parser.add_argument("--init", help="scratch (default), a run folder, a .safetensors checkpoint or a published .pt")
-    parser.add_argument("--name", help="the initialisation's name in reports (default: from --init)")
-    parser.add_argument("--trials", type=int, help="independent trials, each with its own seed (default 5; the paper: 10)")
-    parser.add_argument("--label-fraction", type=float, help="share of training patients with labels used (default 1)")
-    parser.add_argument("--seed", type=int, help="trial seeds derive from it (default 0)")
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """Split, loop and geometry options shared by ``finetune`` and ``evaluate``
+    (fields of :class:`semgen.finetune.config.FinetuneConfig`), then --device and --config."""
     parser.add_argument("--split-seed", type=int, help="fixes the patient split and label subsets (default 0)")
     parser.add_argument("--split", help="reuse a saved split.json (pair results on one test set)")
-    parser.add_argument("--split-only", action="store_const", const=True,
-                        help="write OUT/split.json (with each split's image files) and stop, e.g. to pre-train "
-                        "on the training patients only and fine-tune later with --split OUT/split.json")
     parser.add_argument("--validation", type=float, help="share of patients for validation (default 0.15)")
     parser.add_argument("--test", type=float, help="share of patients for testing, unless the data gives a test split (default 0.2)")
     parser.add_argument("--epochs", type=int, help="maximum epochs per trial (default 30)")
@@ -44,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-resample", dest="resample", action="store_const", const=False, help="keep 3D volumes at native spacing")
     parser.add_argument("--modality", choices=("CT", "MR", "XR", "OT"), help="intensity normalisation kind (default: recipe/checkpoint/file)")
     parser.add_argument("--patches-per-volume", type=int, help="3D segmentation: random patches per training volume per epoch (default 2)")
+    parser.add_argument("--foreground-fraction", type=float, help="3D segmentation: share of training patches centred on a "
+                        "labelled voxel (default 0.67)")
+    parser.add_argument("--overlap", type=float, help="sliding-window overlap for whole-volume prediction (default 0.5)")
     parser.add_argument("--val-patches", type=int, help="3D segmentation: validate each epoch on N fixed patches per "
                         "volume instead of whole volumes (faster; default 0 = whole volumes; the test is always whole)")
     parser.add_argument("--trial", type=int, help="save this trial (0-based) as OUT/model.safetensors for `semgen "
@@ -54,6 +54,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file of options (flags override it)")
     parser.add_argument("--overwrite", action="store_const", const=True,
                         help="start again in an OUT made with other options (default: refuse it; the same options continue)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_task_arguments(parser)
+    parser.add_argument("--out", required=True, help="results folder (summary.json, split.json, trials/)")
+    parser.add_argument("--init", help="scratch (default), a run folder, a .safetensors checkpoint or a published .pt")
+    parser.add_argument("--name", help="the initialisation's name in reports (default: from --init)")
+    parser.add_argument("--trials", type=int, help="independent trials, each with its own seed (default 5; the paper: 10)")
+    parser.add_argument("--label-fraction", type=float, help="share of training patients with labels used (default 1)")
+    parser.add_argument("--seed", type=int, help="trial seeds derive from it (default 0)")
+    parser.add_argument("--split-only", action="store_const", const=True,
+                        help="write OUT/split.json (with each split's image files) and stop, e.g. to pre-train "
+                        "on the training patients only and fine-tune later with --split OUT/split.json")
+    add_training_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

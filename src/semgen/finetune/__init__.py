@@ -2,7 +2,9 @@
 
 - :func:`finetune` (``semgen finetune``): fine-tune ``scratch`` or pre-trained weights on a
   classification or segmentation task over several seeded trials; writes ``summary.json``.
-- :func:`write_report` (``semgen compare``): mean ± s.d., t-tests, bar and label-efficiency charts.
+- :func:`write_report` (``semgen compare``): mean ± s.d., paired or unpaired tests, bar and label-efficiency charts.
+- :func:`evaluate` (``semgen evaluate``): every initialisation on the same split, label subsets
+  and seeds (fine-tuned, probed, against converged scratch), paired statistics and a verdict.
 - Building blocks: :func:`discover_task` (layouts, recipes), :func:`split_patients`,
   :func:`label_subset`, :func:`classification_metrics`, :func:`segmentation_metrics`,
   :func:`ttest_p`, :func:`sliding_window`.
@@ -10,6 +12,7 @@
 
 from semgen.finetune.compare import ResultsError, compare, write_report
 from semgen.finetune.config import CompareConfig, FinetuneConfig
+from semgen.finetune.evaluation import EvaluateConfig, evaluate
 from semgen.finetune.data import RECIPES, Sample, TaskData, TaskDataError, discover_task, patient_from_name
 from semgen.finetune.metrics import classification_metrics, overlap_per_class, segmentation_metrics
 from semgen.finetune.pipeline import finetune
@@ -20,6 +23,7 @@ from semgen.finetune.train import sliding_window
 __all__ = [
     "RECIPES",
     "CompareConfig",
+    "EvaluateConfig",
     "FinetuneConfig",
     "ResultsError",
     "Sample",
@@ -29,6 +33,7 @@ __all__ = [
     "classification_metrics",
     "compare",
     "discover_task",
+    "evaluate",
     "finetune",
     "label_subset",
     "mean_sd",

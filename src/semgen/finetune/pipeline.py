@@ -136,6 +136,23 @@ def _segmentation_classes(loaded: list[Loaded], data: TaskData) -> dict[int, str
     return names or {v: f"class{v}" for v in found}
 
 
+def task_outputs(data: TaskData, loaded: list[Loaded]) -> tuple[str, int, dict[int, str], np.ndarray | None, str, list[str]]:
+    """What the model predicts and how it is scored: ``(kind, n_outputs, label_names, lut,
+    primary metric, metric names)``. Classification: kind binary (1 logit) / multiclass /
+    multilabel, AUC first. Segmentation: the label values found (or named by the task) map
+    through ``lut`` to classes 1..K (0 background), IoU first."""
+    if data.task == "classification":
+        kind = "multilabel" if data.multilabel else ("binary" if len(data.class_names) == 2 else "multiclass")
+        return kind, 1 if kind == "binary" else len(data.class_names), {}, None, "auc", ["auc", "accuracy"]
+    values = _segmentation_classes(loaded, data)
+    lut = np.zeros(max([0, *values, *(int(it.target.max()) for it in loaded)]) + 1, dtype=np.int64)
+    for i, v in enumerate(sorted(values), start=1):
+        lut[v] = i
+    label_names = {i: values[v] for i, v in enumerate(sorted(values), start=1)}
+    metric_names = ["iou_mean", "dice_mean", *[f"{m}_{n}" for n in label_names.values() for m in ("iou", "dice")]]
+    return "segmentation", len(label_names) + 1, label_names, lut, "iou_mean", metric_names
+
+
 def make_split(cfg: FinetuneConfig, data: TaskData, loaded: list[Loaded]) -> dict[str, str]:
     """Patient -> split: from ``cfg.split`` (a saved split.json) or drawn with ``cfg.split_seed``
     (stratified by the patients' majority class for classification). Raises
@@ -238,18 +255,10 @@ def _job(cfg: FinetuneConfig) -> Job:
     loaded, unreadable = load_samples(data.samples, data, geometry)
     if not loaded:
         raise TaskDataError(f"{data.root}: no sample could be read ({len(unreadable)} failed; first: {unreadable[0]['reason'] if unreadable else '-'})")
-    if data.task == "classification":
-        kind = "multilabel" if data.multilabel else ("binary" if len(data.class_names) == 2 else "multiclass")
-        return Job(data, init, geometry, device, loaded, data.skipped + unreadable, kind,
-                   1 if kind == "binary" else len(data.class_names), {}, None, "auc", None, ["auc", "accuracy"])
-    values = _segmentation_classes(loaded, data)
-    lut = np.zeros(max([0, *values, *(int(it.target.max()) for it in loaded)]) + 1, dtype=np.int64)
-    for i, v in enumerate(sorted(values), start=1):
-        lut[v] = i
-    label_names = {i: values[v] for i, v in enumerate(sorted(values), start=1)}
-    metric_names = ["iou_mean", "dice_mean", *[f"{m}_{n}" for n in label_names.values() for m in ("iou", "dice")]]
-    return Job(data, init, geometry, device, loaded, data.skipped + unreadable, "segmentation", len(label_names) + 1,
-               label_names, [0, *sorted(values)], "iou_mean", lut, metric_names)
+    kind, n_outputs, label_names, lut, primary, metric_names = task_outputs(data, loaded)
+    label_values = None if lut is None else [0, *np.flatnonzero(lut).tolist()]  # class index -> label value in the task's label maps
+    return Job(data, init, geometry, device, loaded, data.skipped + unreadable, kind, n_outputs, label_names,
+               label_values, primary, lut, metric_names)
 
 
 def _split(cfg: FinetuneConfig, job: Job) -> tuple[dict[str, list[Loaded]], dict[str, Any]]:

@@ -163,7 +163,10 @@ def paired_t_power(difference: float, sd: float, n: int, *, alpha: float = ALPHA
     df = n - 1
     crit = stats.t.ppf(1 - alpha / 2, df)
     nc = abs(difference) / sd * math.sqrt(n)
-    return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+    # the far tail (a significant result in the wrong direction): SciPy's nct.cdf returns NaN
+    # where it underflows, which happens only once it is below 1e-8
+    wrong_way = float(stats.nct.cdf(-crit, df, nc))
+    return float(stats.nct.sf(crit, df, nc)) + (0.0 if math.isnan(wrong_way) else wrong_way)
 
 
 def detectable_difference(differences: Sequence[float | None], *, power: float = 0.8, alpha: float = ALPHA) -> float:

@@ -1,0 +1,306 @@
+"""``semgen evaluate`` as a function: does pre-training help on this data, by how much, at
+which label budget, and how certain?
+
+One patient split, one set of nested label subsets and one list of trial seeds are drawn
+once; every initialisation runs on exactly those, so its trial i pairs with the reference's
+trial i (same training patients, same test set, same seed for initialisation and batch
+order). The grid is label fraction x mode x initialisation x trial, with modes
+
+- ``finetune``: the fine-tuning of ``semgen finetune`` (:func:`semgen.finetune.train.train_trial`);
+- ``probe``: the pre-trained encoder frozen (weights and batch-norm statistics):
+  classification trains only the linear head on the pooled bottleneck features,
+  segmentation only the decoder (:class:`Probe`);
+- ``converged`` (the control, run once per fraction when ``converged_epochs`` > 0):
+  scratch fine-tuned with a budget large enough to converge (default 4x the epochs, 4x the
+  patience), which answers "scratch trained longer catches up".
+
+Each pre-training is compared with scratch at the same budget and mode and with converged
+scratch by the paired statistics of :func:`semgen.finetune.stats.paired_comparison`, with
+Holm's correction across the comparisons of one table (one label fraction x mode).
+
+OUT/ holds ``trials/<mode>/<init>/fraction_<f>/trial_<i>.json`` (written when a trial ends,
+so an interrupted run resumes: finished trials are kept, an unfinished one is redone),
+``report.md``, ``report.json``, ``efficiency.png``, ``stage.json`` and ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from semgen.finetune.config import FinetuneConfig
+from semgen.finetune.data import Loaded, TaskDataError
+from semgen.finetune.pipeline import Init, _arrays, _job, make_split, resolve_init, trial_model
+from semgen.finetune.splits import label_subset, split_hash
+from semgen.finetune.evaluation_report import CONVERGED, SCRATCH, build_report, write_report
+from semgen.finetune.stats import nan_to_none
+from semgen.finetune.train import TrainSettings, train_trial, validation_patches
+from semgen.stage import StageConfig, check_at_least, claim_folder, require
+from semgen.utils.io import read_json, write_json
+from semgen.utils.progress import progress
+from semgen.utils.seeding import derive_seed
+
+log = logging.getLogger(__name__)
+
+MODES = ("finetune", "probe")
+OUTPUTS = ("trials", "report.md", "report.json", "efficiency.png")
+
+
+@dataclass
+class EvaluateConfig(StageConfig):
+    """Configuration of ``semgen evaluate`` (fine-tuning options as in
+    :class:`semgen.finetune.config.FinetuneConfig`)."""
+
+    IDENTITY: ClassVar[tuple[str, ...]] = (
+        "data", "task", "recipe", "inits", "label_fractions", "trials", "modes", "converged_epochs",
+        "converged_patience", "seed", "split_seed", "split", "validation", "test", "epochs", "patience",
+        "batch_size", "lr", "width", "patch", "spacing", "resample", "modality", "patches_per_volume",
+        "foreground_fraction", "overlap", "val_patches",
+    )
+
+    data: str = ""
+    out: str = ""
+    inits: tuple[str, ...] = (SCRATCH,)  # scratch | run folder | .safetensors checkpoint | published .pt
+    task: str | None = None
+    recipe: str | None = None
+    label_fractions: tuple[float, ...] = (0.02, 0.05, 0.1, 0.25, 1.0)
+    trials: int = 5
+    modes: tuple[str, ...] = ("finetune",)
+    converged_epochs: int | None = None  # the converged-scratch control's epoch budget (default 4x epochs; 0: none)
+    converged_patience: int | None = None  # its early-stopping patience (default 4x patience)
+    reference: str = SCRATCH  # report only: the initialisation every other is compared with
+    seed: int = 0
+    split_seed: int = 0
+    split: str | None = None
+    validation: float = 0.15
+    test: float = 0.2
+    epochs: int = 30
+    patience: int = 6
+    batch_size: int = 8
+    lr: float = 1e-3
+    width: int | None = None
+    patch: tuple[int, ...] | None = None
+    spacing: tuple[float, ...] | None = None
+    resample: bool = True
+    modality: str | None = None
+    patches_per_volume: int = 2
+    foreground_fraction: float = 0.67
+    overlap: float = 0.5
+    val_patches: int = 0
+    device: str = "auto"
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        check_at_least(self, ("trials", "epochs", "patience", "batch_size", "patches_per_volume"), 1)
+        check_at_least(self, ("converged_epochs", "converged_patience", "val_patches"), 0)
+        require(bool(self.inits), "--init: give at least one initialisation")
+        require(bool(self.label_fractions) and all(0 < f <= 1 for f in self.label_fractions),
+                f"--label-fractions must be in (0, 1], got {','.join(f'{f:g}' for f in self.label_fractions)}")
+        require(len(set(self.label_fractions)) == len(self.label_fractions), "--label-fractions: a fraction is listed twice")
+        unknown = [m for m in self.modes if m not in MODES]
+        require(bool(self.modes) and not unknown, f"--modes: unknown mode(s) {','.join(unknown)}; known: {','.join(MODES)}")
+        require(self.lr > 0, f"--lr must be > 0, got {self.lr}")
+
+    @property
+    def converged_budget(self) -> tuple[int, int]:
+        """(epochs, patience) of the converged-scratch control; epochs 0 means no control."""
+        epochs = 4 * self.epochs if self.converged_epochs is None else self.converged_epochs
+        return epochs, 4 * self.patience if self.converged_patience is None else self.converged_patience
+
+
+def _finetune_config(cfg: EvaluateConfig, init: str) -> FinetuneConfig:
+    """The FinetuneConfig with evaluate's shared options and ``init`` (for the task, the
+    geometry, the samples and the split)."""
+    names = {f.name for f in dataclasses.fields(FinetuneConfig)} - {"init", "trials"}
+    return FinetuneConfig(**{k: v for k, v in dataclasses.asdict(cfg).items() if k in names}, init=init)
+
+
+class Probe(nn.Module):
+    """A model whose encoder is frozen: its parameters get no gradient and its batch-norm
+    layers stay in eval mode (running statistics untouched) when the probe is trained, so
+    every encoder tensor keeps its pre-trained value. Classification (``EncoderClassifier``):
+    only the linear head ``fc`` on the pooled bottleneck trains; segmentation (``UNet``):
+    only the decoder. ``forward`` is the wrapped model's."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.frozen = tuple(model.part_names()["encoder"])
+        for name in self.frozen:
+            getattr(model, name).requires_grad_(False)
+
+    def train(self, mode: bool = True) -> Probe:
+        super().train(mode)
+        for name in self.frozen:
+            getattr(self.model, name).train(False)
+        return self
+
+    def forward(self, x: torch.Tensor):
+        return self.model(x)
+
+
+@dataclass
+class Arm:
+    """One row of the grid: a mode (finetune / probe / converged) and an initialisation."""
+
+    mode: str
+    init: Init
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.mode, self.init.name
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name) or "_"
+
+
+def trial_path(out: Path, mode: str, init: str, fraction: float, trial: int) -> Path:
+    """Where one finished trial is kept: ``OUT/trials/<mode>/<init>/fraction_<f>/trial_<i>.json``."""
+    return out / "trials" / mode / _safe(init) / f"fraction_{fraction:g}" / f"trial_{trial}.json"
+
+
+def _unique_names(inits: list[Init]) -> list[Init]:
+    seen: dict[str, int] = {}
+    out = []
+    for init in inits:
+        seen[init.name] = seen.get(init.name, 0) + 1
+        out.append(init if seen[init.name] == 1 else dataclasses.replace(init, name=f"{init.name}-{seen[init.name]}"))
+    return out
+
+
+def _backbone_of(model: nn.Module) -> dict[str, Any]:
+    args = dict(model.architecture["args"])
+    return dict(args.get("unet_or_args", args))
+
+
+def _load_finished(path: Path, expected: dict[str, Any]) -> dict | None:
+    """A finished trial's record, or None when absent, unreadable (e.g. cut short) or made
+    for another cell of the grid (then it is redone)."""
+    if not path.is_file():
+        return None
+    try:
+        record = read_json(path)
+    except (ValueError, OSError):
+        log.warning("%s: unreadable, the trial is redone", path)
+        return None
+    if not isinstance(record, dict) or any(record.get(k) != v for k, v in expected.items()) or "test" not in record:
+        log.warning("%s: not this grid cell's trial, it is redone", path)
+        return None
+    return record
+
+
+def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
+    """Run the whole grid of ``cfg`` (resuming finished trials) and write the report; returns
+    the report dict (see :func:`build_report`)."""
+    out = Path(cfg.out)
+    inits = [resolve_init(i) for i in cfg.inits]
+    if not any(i.kind == SCRATCH for i in inits):
+        log.info("adding scratch: every initialisation is compared with it")
+        inits.insert(0, resolve_init(SCRATCH))
+    inits = _unique_names(inits)
+    pretrained = [i for i in inits if i.kind != SCRATCH]
+    for other in pretrained[1:]:
+        theirs, ours = other.metadata.get("patch_size"), pretrained[0].metadata.get("patch_size")
+        if theirs and ours and tuple(theirs) != tuple(ours) and not cfg.patch:
+            log.warning("%s was pre-trained on %s patches, %s on %s; all are fine-tuned on %s (set --patch to choose)",
+                        other.name, tuple(theirs), pretrained[0].name, tuple(ours), tuple(ours))
+    # the geometry (patch, spacing, window) of the first checkpoint, for every initialisation
+    ft = _finetune_config(cfg, str(pretrained[0].weights) if pretrained else SCRATCH)
+    job = _job(ft)
+    data, geometry, device, loaded, lut = job.data, job.geometry, job.device, job.loaded, job.lut
+    kind, n_outputs, label_names, primary = job.kind, job.n_outputs, job.label_names, job.primary
+
+    # drawn once: the split, the nested label subsets, the trial seeds
+    assignment = make_split(ft, data, loaded)
+    train_patients = sorted(p for p, s in assignment.items() if s == "train")
+    fractions = sorted(cfg.label_fractions)
+    subsets = {f: label_subset(train_patients, f, seed=cfg.split_seed) for f in fractions}
+    seeds = [derive_seed(cfg.seed, "trial", i) for i in range(cfg.trials)]
+    split_id = split_hash(assignment)
+    subset_ids = {f: split_hash({p: "train" for p in subsets[f]}) for f in fractions}
+
+    # scratch gets the pre-trained models' architecture (width, encoder, norm): a like-for-like control
+    if pretrained:
+        probe_model, _ = trial_model(data.task, n_outputs, geometry, pretrained[0], cfg.width, device, 0)
+        scratch_meta = {"architecture": {"args": _backbone_of(probe_model)}}
+        inits = [dataclasses.replace(i, metadata=scratch_meta) if i.kind == SCRATCH else i for i in inits]
+    scratch = next(i for i in inits if i.kind == SCRATCH)
+    arms = [Arm(mode, init) for mode in cfg.modes for init in inits]
+    conv_epochs, conv_patience = cfg.converged_budget
+    if conv_epochs:
+        arms.append(Arm(CONVERGED, scratch))
+
+    identity = {**cfg.identity(), "split_hash": split_id, "subsets": {f"{f:g}": subset_ids[f] for f in fractions},
+                "samples": len(loaded)}
+    by_split: dict[str, list[Loaded]] = {"train": [], "validation": [], "test": []}
+    for item in loaded:
+        by_split[assignment[item.sample.patient]].append(item)
+    for s, items in by_split.items():
+        if not items:
+            raise TaskDataError(f"the {s} split is empty ({len(assignment)} patients); add data or change --validation/--test")
+    fixed = {s: _arrays(by_split[s], data.task, lut) for s in ("validation", "test")}
+    if data.task == "segmentation" and cfg.val_patches:
+        fixed["validation"] = validation_patches(fixed["validation"], geometry.patch, cfg.val_patches, cfg.foreground_fraction)
+
+    total = len(fractions) * len(arms) * cfg.trials
+    with claim_folder(out, stage="evaluate", identity=identity, outputs=OUTPUTS, config=cfg, overwrite=cfg.overwrite) as claim:
+        if claim.resumed:
+            log.info("%s: continuing an earlier run of this evaluation (finished trials are kept)", out)
+        records: dict[tuple[float, str, str], list[dict]] = {}
+        done = 0
+        bar = progress(total=total, desc="evaluate", unit="trial")
+        with logging_redirect_tqdm():  # the per-trial log lines print above the bar
+            for f in fractions:
+                kept = set(subsets[f])
+                train_items = [it for it in by_split["train"] if it.sample.patient in kept]
+                arrays = {"train": _arrays(train_items, data.task, lut), **fixed}
+                for arm in arms:
+                    epochs, patience = (conv_epochs, conv_patience) if arm.mode == CONVERGED else (cfg.epochs, cfg.patience)
+                    settings = TrainSettings(epochs, patience, cfg.batch_size, cfg.lr, geometry.patch, cfg.patches_per_volume,
+                                             cfg.foreground_fraction, cfg.overlap, device)
+                    cell = records.setdefault((f, *arm.key), [])
+                    for i, seed in enumerate(seeds):
+                        path = trial_path(out, arm.mode, arm.init.name, f, i)
+                        expected = {"label_fraction": f, "mode": arm.mode, "init": arm.init.name, "trial": i, "seed": seed,
+                                    "split_hash": split_id, "subset_hash": subset_ids[f]}
+                        record = _load_finished(path, expected)
+                        if record is None:
+                            model, _ = trial_model(data.task, n_outputs, geometry, arm.init, cfg.width, device, seed)
+                            if arm.mode == "probe":
+                                model = Probe(model)
+                            result = train_trial(model, arrays, task=data.task, kind=kind, label_names=label_names,
+                                                 primary_metric=primary, settings=settings, seed=derive_seed(seed, "data"),
+                                                 desc=f"{arm.mode} {arm.init.name} @ {f:g}, trial {i + 1}")
+                            record = {**expected, "init_source": str(arm.init.weights or SCRATCH), "epochs": epochs,
+                                      "patience": patience, **result}
+                            write_json(path, nan_to_none(record))
+                            log.info("[%d/%d] %s %s, label fraction %g, trial %d: test %s = %.4f (best epoch %d of %d, %.1f s)",
+                                     done + 1, total, arm.mode, arm.init.name, f, i, primary, result["test"][primary],
+                                     result["best_epoch"], result["epochs_run"], result["time_s"])
+                        cell.append(record)
+                        done += 1
+                        bar.update()
+        bar.close()
+        context = {
+            "task": data.task, "task_name": data.recipe or f"{Path(cfg.data).name}-{data.task}", "kind": kind,
+            "data": str(data.root), "primary_metric": primary,
+            "inits": [{"name": i.name, "source": str(i.weights or SCRATCH), "kind": i.kind} for i in inits],
+            "reference": cfg.reference if cfg.reference in [i.name for i in inits] else scratch.name,
+            "label_fractions": fractions, "modes": list(cfg.modes), "trials": cfg.trials, "seeds": seeds,
+            "budget": {"epochs": cfg.epochs, "patience": cfg.patience},
+            "converged": {"epochs": conv_epochs, "patience": conv_patience} if conv_epochs else None,
+            "split": {"seed": cfg.split_seed, "hash": split_id, "samples": {s: len(v) for s, v in by_split.items()},
+                      "patients": {s: sum(v == s for v in assignment.values()) for s in by_split}},
+            "subsets": {f"{f:g}": {"patients": len(subsets[f]), "hash": subset_ids[f]} for f in fractions},
+            "skipped": len(job.skipped),
+        }
+        return write_report(out, build_report(context, records, seed=cfg.seed))

@@ -1,0 +1,220 @@
+"""The report of ``semgen evaluate``: paired statistics per label fraction x mode x
+initialisation, the plain-language verdict, ``report.md``, ``report.json`` and
+``efficiency.png`` (see :mod:`semgen.finetune.evaluation`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from semgen.finetune.stats import bootstrap_ci, holm, mean_sd, nan_to_none, paired_comparison, pooled_delong
+from semgen.utils.io import atomic_write, write_json
+
+CONVERGED = "converged"
+SCRATCH = "scratch"
+
+
+def _values(records: list[dict], metric: str) -> list[float | None]:
+    return [r["test"].get(metric) for r in records]
+
+
+def _cell_stats(records: list[dict], metric: str) -> dict[str, Any]:
+    vals = _values(records, metric)
+    mean, sd, n = mean_sd(vals)
+    return {"mean": mean, "sd": sd, "n": n, "values": vals, "ci95_mean": list(bootstrap_ci(vals))}
+
+
+def _comparison(records: list[dict], ref: list[dict], metric: str, kind: str, seed: int) -> dict[str, Any]:
+    stat = paired_comparison(_values(records, metric), _values(ref, metric), seed=seed)
+    preds = [r.get("test_predictions") for r in records]
+    ref_preds = [r.get("test_predictions") for r in ref]
+    if kind == "binary" and metric == "auc" and all(preds) and all(ref_preds):
+        stat["p_delong"] = pooled_delong(preds, ref_preds)["p"]
+    else:
+        stat["p_delong"] = None
+    return stat
+
+
+def build_report(context: dict[str, Any], records: dict[tuple[float, str, str], list[dict]], *, seed: int = 0) -> dict:
+    """The report as a JSON-ready dict: ``context`` plus ``results[fraction][mode][init]`` =
+    ``{mean, sd, n, values, ci95_mean, diff, ci95, p_paired, p_wilcoxon, p_holm,
+    detectable_diff, p_delong, vs_converged: {...the same paired keys}}`` on the primary
+    metric (the reference row has no ``diff``; ``vs_converged`` only when the control ran),
+    ``converged_stopped`` (per fraction: trials of the control whose early stopping fired
+    before the epoch budget) and ``verdict`` (plain language, :func:`verdict`). Holm's
+    correction runs over every comparison in one fraction x mode table."""
+    metric, kind, ref_name = context["primary_metric"], context["kind"], context["reference"]
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    stopped = {}
+    for f in context["label_fractions"]:
+        fkey = f"{f:g}"
+        conv = records.get((f, CONVERGED, SCRATCH)) or next((v for k, v in records.items() if k[0] == f and k[1] == CONVERGED), None)
+        results[fkey] = {}
+        if conv is not None:
+            stopped[fkey] = sum(r["epochs_run"] < r["epochs"] for r in conv)
+        for mode in [*context["modes"], *([CONVERGED] if conv is not None else [])]:
+            table: dict[str, Any] = {}
+            family: list[tuple[dict, str]] = []
+            ref = records.get((f, mode, ref_name))
+            for (ff, mm, name), recs in records.items():
+                if ff != f or mm != mode:
+                    continue
+                row = _cell_stats(recs, metric)
+                if mode != CONVERGED and name != ref_name and ref is not None:
+                    row.update(_comparison(recs, ref, metric, kind, seed))
+                    family.append((row, "p_paired"))
+                if mode != CONVERGED and conv is not None:
+                    row["vs_converged"] = _comparison(recs, conv, metric, kind, seed)
+                    family.append((row["vs_converged"], "p_paired"))
+                table[name] = row
+            for (holder, key), p in zip(family, holm([h[k] for h, k in family])):
+                holder["p_holm"] = p
+            results[fkey][mode] = table
+    report = {**context, "statistics": STATISTICS, "results": results, "converged_stopped": stopped}
+    report["verdict"] = verdict(report)
+    return report
+
+
+STATISTICS = (
+    "Trials pair up: every initialisation ran on the same patient split, the same nested label subsets and the same "
+    "trial seeds. Per label fraction and mode: mean and s.d. over trials; against scratch at the same budget and "
+    "against converged scratch, the mean paired difference with a bootstrap 95 % confidence interval (expanded "
+    "percentile, seeded), the paired t-test (two-sided) and the Wilcoxon signed-rank test, Holm's correction across "
+    "the comparisons of the table (p Holm), the smallest difference the paired t-test detects with 80 % power at "
+    "alpha 0.05 given the observed spread, and for binary classification DeLong's test of the trial-averaged test AUCs."
+)
+
+
+def _pts(x: float | None) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def _pfmt(p: float | None) -> str:
+    if p is None or math.isnan(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"= {p:.2g}" if p < 0.01 else f"= {p:.2f}"
+
+
+def _effect(stat: dict, metric_label: str, at: str) -> tuple[str, bool]:
+    """One clause for one comparison, and whether it is a detected difference."""
+    p = stat.get("p_holm")
+    if p is None or math.isnan(p):
+        return f"{at} there are too few trials to test", False
+    lo, hi = stat["ci95"]
+    if p < 0.05:
+        verb = "adds" if stat["diff"] > 0 else "loses"
+        return f"{verb} {_pts(abs(stat['diff']))} [{_pts(lo)}, {_pts(hi)}] {metric_label} points {at} (p {_pfmt(p)})", True
+    return (f"{at} no difference is detectable ({'+' if stat['diff'] >= 0 else ''}{_pts(stat['diff'])} "
+            f"[{_pts(lo)}, {_pts(hi)}], p {_pfmt(p)}; smallest detectable {_pts(stat['detectable_diff'])} points)"), False
+
+
+def verdict(report: dict) -> str:
+    """A plain-language paragraph generated from the numbers: for each pre-training and
+    mode, what it adds or loses against scratch at the same budget at each label fraction
+    (detected = Holm-adjusted p < 0.05, with the difference and its 95 % CI in points of the
+    primary metric), where no difference is detectable and how small a difference could
+    have been, then the same against converged scratch."""
+    metric_label = report["primary_metric"].replace("_mean", "").upper()
+    ref = report["reference"]
+    sentences = []
+    others = [i["name"] for i in report["inits"] if i["name"] != ref]
+    for mode in report["modes"]:
+        for name in others:
+            for against, key in ((f"{ref} at the same budget", None), ("converged scratch", "vs_converged")):
+                clauses = []
+                for fkey, modes in report["results"].items():
+                    row = modes.get(mode, {}).get(name)
+                    stat = row if key is None else (row or {}).get(key)
+                    if not stat or "p_holm" not in stat:
+                        continue
+                    clauses.append(_effect(stat, metric_label, f"at {100 * float(fkey):g} % labels")[0])
+                if clauses:
+                    how = "fine-tuned" if mode == "finetune" else "as a frozen-encoder probe"
+                    sentences.append(f"Against {against}, {name} ({how}) " + "; ".join(clauses) + ".")
+    if report.get("converged"):
+        c = report["converged"]
+        stopped = report["converged_stopped"]
+        n = report["trials"]
+        sentences.append(
+            f"Converged scratch had up to {c['epochs']} epochs (patience {c['patience']}) against {report['budget']['epochs']}; "
+            f"its early stopping fired in " + ", ".join(f"{stopped[f]}/{n} trials at {100 * float(f):g} %" for f in stopped)
+            + " (where it did not, scratch may still not have converged)."
+        )
+    sentences.append(f"Differences are in {metric_label} points (percent); p is Holm-adjusted across each table's comparisons.")
+    if report["trials"] < 6:
+        sentences.append(f"With {report['trials']} trials the Wilcoxon test cannot reach p < 0.05 (it needs 6 pairs)"
+                         + (" and the bootstrap intervals are unreliable (use at least 5)." if report["trials"] < 5 else "."))
+    return " ".join(sentences)
+
+
+def _cell(row: dict, key: str | None = None) -> list[str]:
+    stat = row if key is None else row.get(key)
+    if not stat or "diff" not in stat:
+        return ["-", "-", "-"]
+    lo, hi = stat["ci95"]
+    sign = "+" if stat["diff"] > 0 else ""
+    p = stat.get("p_holm", math.nan)
+    mark = "" if p is None or math.isnan(p) else (" \\*" if p < 0.05 else "")
+    return [f"{sign}{_pts(stat['diff'])} [{_pts(lo)}, {_pts(hi)}]", f"{_pval(p)}{mark}", _pts(stat["detectable_diff"])]
+
+
+def _pval(p: float | None) -> str:
+    return "n/a" if p is None or math.isnan(p) else f"{p:.3g}"
+
+
+def render_markdown(report: dict) -> str:
+    """``report.md``: what was run, the verdict, one table per label fraction and mode (mean
+    ± s.d. in points; against scratch at the same budget: difference [95 % CI], paired-t,
+    Wilcoxon and Holm p, detectable difference, DeLong p; against converged scratch:
+    difference [95 % CI], Holm p, detectable difference) and the efficiency plot."""
+    m = report["primary_metric"]
+    ref = report["reference"]
+    split = report["split"]
+    lines = [
+        f"# Does pre-training help? {report['task_name']} ({report['task']}, {m})", "",
+        f"Data: `{report['data']}` ({split['samples']['train']} training, {split['samples']['validation']} validation, "
+        f"{split['samples']['test']} test samples; {split['patients']['train']}/{split['patients']['validation']}/"
+        f"{split['patients']['test']} patients; split seed {split['seed']}, hash {split['hash']}; {report['skipped']} skipped).",
+        "Initialisations: " + ", ".join(f"{i['name']} (`{i['source']}`)" for i in report["inits"]) + ".",
+        f"Label fractions: {', '.join(f'{100 * f:g} %' for f in report['label_fractions'])} of the training patients "
+        f"(nested subsets: " + ", ".join(f"{100 * float(k):g} %: {v['patients']}" for k, v in report["subsets"].items())
+        + f" patients). Modes: {', '.join(report['modes'])}. {report['trials']} trials (seeds shared by every initialisation); "
+        f"budget {report['budget']['epochs']} epochs, patience {report['budget']['patience']}"
+        + (f"; converged scratch {report['converged']['epochs']} epochs, patience {report['converged']['patience']}." if report["converged"] else "."),
+        "", "## Verdict", "", report["verdict"], "", "## Statistics", "", report["statistics"], "",
+        f"Columns: {m} mean ± s.d. over trials (%); against {ref} at the same budget and mode: paired difference in points "
+        "[bootstrap 95 % CI], p of the paired t-test, the Wilcoxon signed-rank test and Holm-adjusted (\\* < 0.05), "
+        "the smallest difference detectable with 80 % power (points), DeLong p of the trial-averaged test AUCs; "
+        "against converged scratch: difference [95 % CI], Holm p, detectable.", "",
+        "![label efficiency](efficiency.png)", "",
+    ]
+    for fkey, modes in report["results"].items():
+        for mode, table in modes.items():
+            lines += [f"## {100 * float(fkey):g} % labels, {mode}", ""]
+            lines.append(f"| initialisation | n | {m} (%) | diff vs {ref} [95 % CI] | p paired t | p Wilcoxon | p Holm | "
+                         "detectable | p DeLong | diff vs converged [95 % CI] | p Holm | detectable |")
+            lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            for name, row in table.items():
+                vs_ref = _cell(row)
+                extra = [_pval(row.get("p_paired")), _pval(row.get("p_wilcoxon"))] if "diff" in row else ["-", "-"]
+                delong = "-" if row.get("p_delong") is None else _pval(row["p_delong"])
+                lines.append(f"| {name} | {row['n']} | {_pts(row['mean'])} ± {_pts(row['sd'])} | {vs_ref[0]} | "
+                             f"{' | '.join(extra)} | {vs_ref[1]} | {vs_ref[2]} | {delong} | {' | '.join(_cell(row, 'vs_converged'))} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(out: str | Path, report: dict) -> dict:
+    """Write ``OUT/report.md``, ``OUT/report.json`` (strict JSON: NaN as null) and
+    ``OUT/efficiency.png``; returns ``report`` with ``files`` (the paths written)."""
+    from semgen.viz.efficiency import plot_efficiency
+
+    out = Path(out)
+    files = [out / "report.md", out / "report.json", out / "efficiency.png"]
+    plot_efficiency(report, files[2])
+    report["files"] = [str(f) for f in files]
+    with atomic_write(files[0]) as f:
+        f.write(render_markdown(report) + "\n")
+    write_json(files[1], nan_to_none(report))
+    return report
