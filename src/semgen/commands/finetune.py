@@ -46,14 +46,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap", type=float, help="sliding-window overlap for whole-volume prediction (default 0.5)")
     parser.add_argument("--val-patches", type=int, help="3D segmentation: validate each epoch on N fixed patches per "
                         "volume instead of whole volumes (faster; default 0 = whole volumes; the test is always whole)")
-    parser.add_argument("--trial", type=int, help="save this trial (0-based) as OUT/model.safetensors for `semgen "
-                        "predict` (default: the trial with the best validation score)")
-    parser.add_argument("--dataset-name", action="append", metavar="NAME",
-                        help="a dataset name for the model card's front matter (README.md); repeatable")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
     parser.add_argument("--config", help="YAML file of options (flags override it)")
-    parser.add_argument("--overwrite", action="store_const", const=True,
-                        help="start again in an OUT made with other options (default: refuse it; the same options continue)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-only", action="store_const", const=True,
                         help="write OUT/split.json (with each split's image files) and stop, e.g. to pre-train "
                         "on the training patients only and fine-tune later with --split OUT/split.json")
+    parser.add_argument("--trial", type=int, help="save this trial (0-based) as OUT/model.safetensors for `semgen "
+                        "predict` (default: the trial with the best validation score)")
+    parser.add_argument("--dataset-name", action="append", metavar="NAME",
+                        help="a dataset name for the model card's front matter (README.md); repeatable")
+    parser.add_argument("--overwrite", action="store_const", const=True,
+                        help="start again in an OUT made with other options (default: refuse it; the same options continue)")
     add_training_arguments(parser)
 
 
