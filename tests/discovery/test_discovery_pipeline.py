@@ -56,16 +56,22 @@ def kind_of(scan_id: str) -> int:
 
 def test_outputs_are_written(patterns3d) -> None:
     for name in ("manifest.csv", "classes.json", "features.npy", "neighbors.json", "autoencoder.safetensors",
-                 "autoencoder.json", "config.yaml", "atlas.png"):
+                 "autoencoder.json", "config.yaml", "atlas.png", "atlas.json"):
         assert (patterns3d / name).is_file(), name
     assert not (patterns3d / "progress.json").exists()
     from matplotlib.image import imread
 
-    from semgen.discovery.atlas import GAP, LABEL, PANEL
+    from semgen.viz.atlas import GAP, INFO, LABEL, LEGEND, PANEL
 
     atlas = imread(patterns3d / "atlas.png")
-    assert atlas.shape[:2] == (4 * (PANEL + LABEL), 5 * (2 * PANEL + GAP) - GAP)  # one row per class
+    assert atlas.shape[:2] == (LEGEND + 4 * (PANEL + LABEL), 5 * (2 * PANEL + GAP) - GAP + INFO)  # one row per class
     assert atlas[..., :3].std() > 0.1
+    shown = json.loads((patterns3d / "atlas.json").read_text())
+    assert [c["class"] for c in shown["classes"]] == [0, 1, 2, 3]
+    for c in shown["classes"]:
+        assert c["shown"][0]["reference"] and c["shown"][0]["scan"] == c["reference"] and len(c["shown"]) == 3
+        assert 0.5 < c["body_fraction"] <= 1  # the crops are placed inside the body
+        assert (c["duplicate_of"] == []) == (not any("near-duplicate" in f for f in c["flags"]))
     info = json.loads((patterns3d / "classes.json").read_text())
     assert info["num_classes"] == 4 and info["patch_size"] == [16, 16, 8]
     assert info["crops"] == {"train": 4 * 3 * 3, "validation": 4 * 1}

@@ -86,8 +86,16 @@ def test_validation_corruptions_are_fixed_from_epoch_to_epoch(tmp_path):
     first = trainer._validate(warmup=False)
     second = trainer._validate(warmup=False)
     assert first[0] == second[0]
-    for a, b in zip(first[2], second[2]):
+    *arrays, labels = first[2]
+    for a, b in zip(arrays, second[2][:3]):
         assert (a == b).all()
+    # each triplet row names its pattern class and the corruptions applied to it
+    assert labels == second[2][3] and len(labels) == len(arrays[0])
+    schedule = trainer.objective.schedule
+    assert all(label.startswith("class ") and "elastic" in label for label in labels), labels
+    assert {label.split("\n")[0] for label in labels} == {f"class {c}" for c in range(len(labels))}
+    names = {s.corruption.replace("_", " ") for s in schedule.steps[1].steps}
+    assert all(any(n in label for n in names) for label in labels), labels
 
 
 def test_restoration_loss_falls_on_the_toy_set(tmp_path):

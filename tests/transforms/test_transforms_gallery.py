@@ -9,7 +9,8 @@ import yaml
 from matplotlib.image import imread
 
 from semgen.cli import main
-from semgen.transforms.gallery import GALLERY_COLUMNS, pick_patches, render_gallery
+from semgen.transforms.gallery import GALLERY_COLUMNS, corrupt_columns, pick_patches
+from semgen.viz.gallery import draw_gallery
 
 
 def test_pick_patches_prefers_structure_and_fits_small_axes() -> None:
@@ -25,12 +26,26 @@ def test_pick_patches_prefers_structure_and_fits_small_axes() -> None:
 
 
 @pytest.mark.parametrize("shape", [(32, 32, 16), (48, 48)])
-def test_render_gallery_writes_one_row_per_patch(tmp_path, shape) -> None:
+def test_gallery_columns_are_the_named_corruptions_of_every_patch(tmp_path, shape) -> None:
     rng = np.random.default_rng(1)
     patches = [rng.random(shape).astype(np.float32) for _ in range(2)]
-    out = render_gallery(patches, tmp_path / "g.png", seed=3)
-    # figure size 1.8 in per column (original + corruptions) and per row, plus a title strip, at 100 dpi
-    assert imread(out).shape[:2] == (round((1.8 * 2 + 0.3) * 100), round(1.8 * (len(GALLERY_COLUMNS) + 1) * 100))
+    columns = corrupt_columns(patches, seed=3)
+    assert [t for t, _ in columns] == ["original"] + [t for t, _ in GALLERY_COLUMNS]
+    assert np.array_equal(columns[0][1], np.stack(patches))
+    for title, images in columns[1:]:
+        assert images.shape == (2, *shape) and images.min() >= 0 and images.max() <= 1
+        assert not np.array_equal(images, columns[0][1]), title  # every column corrupts
+    again = corrupt_columns(patches, seed=3)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(columns, again))
+    fig = draw_gallery(columns, tmp_path / "g.png")
+    assert len(fig.axes) == 2 * len(columns)  # one panel per patch and column
+    titles = [ax.get_title().replace("\n", " ") for ax in fig.axes[: len(columns)]]
+    assert titles == [t for t, _ in columns]
+    assert "local shuffle (Models Genesis, 10,000 blocks)" in titles
+    shown = fig.axes[len(columns)].images[0]  # second patch, original: the middle slice, X across
+    middle = patches[1][..., shape[-1] // 2] if len(shape) == 3 else patches[1]
+    assert np.array_equal(shown.get_array(), middle.T) and shown.get_clim() == (0, 1)
+    assert imread(tmp_path / "g.png").shape[:2] == (round((1.8 * 2 + 0.3) * 100), round(1.8 * len(columns) * 100))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.png"]
 
 

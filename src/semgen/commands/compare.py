@@ -33,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
         f"{g['task_name']} @ {g['label_fraction']:g}: best {g['best'][g['primary_metric']]} ({g['primary_metric']})"
         for g in report["groups"]
     )
+    noted = [g for g in report["groups"] if g.get("notes")]
+    caveat = f"{len(noted)} group(s) have p-values SciPy called unreliable (notes in report.md). " if noted else ""
     print(
-        f"Compared {n_rows} result(s) in {len(report['groups'])} task/label-fraction group(s) ({best}). "
+        f"Compared {n_rows} result(s) in {len(report['groups'])} task/label-fraction group(s) ({best}). {caveat}"
         f"Wrote {', '.join(report['files'])} and {Path(cfg.out) / 'config.yaml'}."
     )
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -35,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from semgen.io import normalize_intensity, read_scan
     from semgen.phantoms import make_phantom
-    from semgen.transforms.gallery import GALLERY_COLUMNS, pick_patches, render_gallery
+    from semgen.transforms.gallery import GALLERY_COLUMNS, corrupt_columns, pick_patches
     from semgen.utils.config import config_from_args, save_config
+    from semgen.viz.gallery import draw_gallery
 
     cfg = config_from_args(ShowTransformsConfig, args)
     if cfg.rows < 1 or len(cfg.patch) not in (2, 3) or min(cfg.patch) < 1:
@@ -52,12 +54,13 @@ def run(args: argparse.Namespace) -> int:
     if len(cfg.patch) < volume.ndim:
         raise ValueError(f"{source}: a {volume.ndim}-D image needs a --patch of {volume.ndim} sizes, got {cfg.patch}")
     patches = pick_patches(volume, cfg.patch[: volume.ndim], cfg.rows, cfg.seed)
-    out = render_gallery(patches, cfg.out, cfg.seed)
+    out = Path(cfg.out)
+    draw_gallery(corrupt_columns(patches, cfg.seed), out)
     config_path = out.with_suffix(".yaml")
     save_config(cfg, config_path)
     shape = "x".join(str(s) for s in patches[0].shape)
     print(
-        f"Wrote {out}: {len(patches)} patches of {shape} voxels from {source}, intensity window {window}, "
+        f"Wrote {out}: {len(patches)} patches of {shape} voxels from {source}, intensity window {window['kind'].upper()} {window['low']:.4g}..{window['high']:.4g}, "
         f"each shown as the original and {len(GALLERY_COLUMNS)} corruptions "
         f"({', '.join(t for t, _ in GALLERY_COLUMNS)}){', middle slice' if len(patches[0].shape) == 3 else ''}; "
         f"configuration in {config_path}."

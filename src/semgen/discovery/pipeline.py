@@ -6,7 +6,7 @@ Stages (each written atomically, so an interrupted run continues where it stoppe
    given ``encoder`` checkpoint, or given ``features``;
 2. one feature vector per scan (``features.npy``, rows in cohort order);
 3. class planning, one class at a time into ``progress.json`` (reference, coordinate);
-4. neighbours (``neighbors.json``), crop boxes (``manifest.csv``), ``atlas.png``, the
+4. neighbours (``neighbors.json``), crop boxes (``manifest.csv``), ``atlas.png`` + ``atlas.json``, the
    optional materialised crops (``crops.npy``), and ``classes.json`` last: its presence
    means the pattern set is complete (``progress.json`` is then removed).
 
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from semgen.discovery.acceptance import AcceptanceRule
-from semgen.discovery.atlas import draw_atlas
+from semgen.discovery.atlas import write_atlas
 from semgen.discovery.autoencoder import (
     EncoderError,
     embed_grids,
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 PROGRESS = "progress.json"
 OUTPUTS = (
     "manifest.csv", "classes.json", "features.npy", "neighbors.json", "autoencoder.safetensors",
-    "autoencoder.json", "atlas.png", "crops.npy", PROGRESS,
+    "autoencoder.json", "atlas.png", "atlas.json", "crops.npy", PROGRESS,
 )
 
 
@@ -173,7 +173,8 @@ def _features(cfg: DiscoveryConfig, out: Path, cohort, ids: list[str], is_val: n
         else:
             train = grids[torch.from_numpy(~is_val)].float()
             val = grids[torch.from_numpy(is_val)].float()
-            log.info("training the auto-encoder on %d scans (%d for validation), grid %s", len(train), len(val), cfg.ae_grid)
+            log.info("training the auto-encoder on %d scans (%d for validation), grid %s",
+                     len(train), len(val), "x".join(map(str, cfg.ae_grid)))
             model, history = train_autoencoder(
                 train, val, width=cfg.ae_width, depth=cfg.ae_depth, epochs=cfg.ae_epochs, patience=cfg.ae_patience,
                 batch_size=cfg.ae_batch_size, lr=cfg.ae_lr, seed=cfg.seed, device=device,
@@ -413,7 +414,7 @@ def discover(cohort_path: str | Path, out: str | Path, config: DiscoveryConfig |
         table, refs, nn, box_array = _neighbors(run, features, plans, boxes)
         write_manifest(out / "manifest.csv", table, run.ids, run.patients, refs.tolist())
         _write_neighbors(out, run, plans, nn, box_array)
-        draw_atlas(out / "atlas.png", table, refs.tolist(), run.ids, run.cohort.image)
+        write_atlas(out, table, refs.tolist(), run.ids, run.cohort.image, run.cohort.mask)
         if run.cfg.materialize:
             _materialize(out / "crops.npy", table, run.ids, run.cohort, run.patch)
         info = _classes_doc(run, plans, table, nn, state)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -166,24 +167,15 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
             ranked = [r for r in rows if not math.isnan(r["mean"][k])]
             best[k] = max(ranked, key=lambda r: r["mean"][k])["init"] if ranked else None
         is_paired = len(rows) > 1 and pairs_up(members)
-        ref_name = None
-        if is_paired:
-            ref_name = reference if reference in labels else best[primary]
-            add_paired_tests(rows, ref_name, metrics, seed=seed)
-            ref_member = members[labels.index(ref_name)]
-            binary = members[0].get("kind") == "binary" and primary == "auc"
-            ref_preds = _trial_predictions(ref_member) if binary else None
-            for r, m in zip(rows, members):
-                preds = _trial_predictions(m) if ref_preds and r["init"] != ref_name else None
-                r["delong"] = pooled_delong(preds, ref_preds) if preds else None
-        else:
-            for r in rows:
-                r["p_value"], r["mark"] = {}, {}
-                for k in metrics:
-                    ref = next((b for b in rows if b["init"] == best[k]), None)
-                    p = math.nan if ref is None or ref is r else ttest_p(ref["values"][k], r["values"][k], equal_var=equal_var)
-                    r["p_value"][k] = p
-                    r["mark"][k] = "" if ref is r else significance_mark(p)
+        # SciPy warns (precision loss, constant input) where a test's p-value is unreliable:
+        # those warnings become notes in the report, never raw lines on the terminal
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ref_name = _group_tests(rows, members, labels, metrics, best, primary, is_paired, reference, equal_var, seed)
+        notes = sorted({_note(w) for w in caught if issubclass(w.category, RuntimeWarning)})
+        for w in caught:
+            if not issubclass(w.category, RuntimeWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         hashes = {m.get("split", {}).get("hash") for m in members}
         if len(hashes) > 1:
             log.warning("%s at label fraction %g: results were tested on different splits; "
@@ -200,6 +192,7 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
                 "reference": ref_name,
                 "best": best,
                 "rows": rows,
+                "notes": notes,
             }
         )
     efficiency = []
@@ -216,6 +209,7 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
                 "label_fraction": [f for f, _ in pts],
                 "mean": [r["mean"][primary] for _, r in pts],
                 "std": [r["std"][primary] for _, r in pts],
+                "n": [r["n"] for _, r in pts],
             }
         efficiency.append({"task_name": task_name, "primary_metric": primary, "series": series})
     return {
@@ -226,6 +220,37 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
         "groups": out_groups,
         "label_efficiency": efficiency,
     }
+
+
+def _group_tests(rows: list[dict], members: list[dict], labels: list[str], metrics: list[str], best: dict,
+                 primary: str, is_paired: bool, reference: str, equal_var: bool, seed: int) -> str | None:
+    """Fill each row's statistics in place: paired tests against the reference (returned)
+    when the trials pair up, else the independent t-test of the best against each row."""
+    if is_paired:
+        ref_name = reference if reference in labels else best[primary]
+        add_paired_tests(rows, ref_name, metrics, seed=seed)
+        ref_member = members[labels.index(ref_name)]
+        binary = members[0].get("kind") == "binary" and primary == "auc"
+        ref_preds = _trial_predictions(ref_member) if binary else None
+        for r, m in zip(rows, members):
+            preds = _trial_predictions(m) if ref_preds and r["init"] != ref_name else None
+            r["delong"] = pooled_delong(preds, ref_preds) if preds else None
+        return ref_name
+    for r in rows:
+        r["p_value"], r["mark"] = {}, {}
+        for k in metrics:
+            ref = next((b for b in rows if b["init"] == best[k]), None)
+            p = math.nan if ref is None or ref is r else ttest_p(ref["values"][k], r["values"][k], equal_var=equal_var)
+            r["p_value"][k] = p
+            r["mark"][k] = "" if ref is r else significance_mark(p)
+    return None
+
+
+def _note(w: warnings.WarningMessage) -> str:
+    text = str(w.message)
+    if "catastrophic cancellation" in text or "nearly identical" in text:
+        return "values nearly identical within a group: a test lost precision and its p-value is unreliable"
+    return f"a statistical test warned ({text.rstrip('.')}); its p-value may be unreliable"
 
 
 def _pct(x: float | None) -> str:
@@ -290,6 +315,7 @@ def render_markdown(report: dict) -> str:
                 extra = ["best" if g["best"][primary] == r["init"] else ("n/a" if math.isnan(p) else f"{p:.3g} {r['mark'][primary]}".replace("*", "\\*"))]
             lines.append(f"| {r['init']} | {r['n']} | " + " | ".join(cells + extra) + " |")
         lines.append("")
+        lines += [f"**Note:** {note}." for note in g.get("notes", [])] + ([""] if g.get("notes") else [])
     return "\n".join(lines)
 
 

@@ -406,6 +406,17 @@ class Geometry:
     modality: str | None = None
     window: dict | None = None
 
+    def describe(self) -> str:
+        """One readable phrase for logs, e.g. ``3D, patch 64x64x32, spacing 1x1x1 mm, CT window -1000..1000``."""
+        parts = [f"{self.spatial_dims}D", "patch " + "x".join(str(s) for s in self.patch)]
+        parts.append("native spacing" if self.spacing is None else "spacing " + "x".join(f"{s:g}" for s in self.spacing) + " mm")
+        window = self.window or {}
+        if "low" in window and "high" in window:
+            parts.append(f"{self.modality or window.get('kind', '')} window {window['low']:g}..{window['high']:g}".strip())
+        elif self.modality or window.get("kind"):
+            parts.append(f"{self.modality or window['kind']} intensities")
+        return ", ".join(parts)
+
 
 @dataclass
 class Loaded:

@@ -94,7 +94,8 @@ def resolve_geometry(cfg: FinetuneConfig, data: TaskData, init: Init, spatial_di
     if len(patch) != spatial_dims or any(p % DIVISOR for p in patch):
         raise TaskDataError(f"patch {patch}: need {spatial_dims} sizes, each divisible by {DIVISOR}")
     if cfg.patch and meta.get("patch_size") and tuple(meta["patch_size"]) != patch:
-        log.warning("--patch %s differs from the pre-training patch %s", patch, tuple(meta["patch_size"]))
+        log.warning("--patch %s differs from the pre-training patch %s",
+                    "x".join(map(str, patch)), "x".join(map(str, meta["patch_size"])))
     spacing = None
     if spatial_dims == 3 and cfg.resample:
         spacing = cfg.spacing or meta.get("spacing")
@@ -132,7 +133,7 @@ def _segmentation_classes(loaded: list[Loaded], data: TaskData) -> dict[int, str
     names = dict(data.label_names)
     extra = [v for v in found if v not in names]
     if extra and names:
-        log.warning("label values %s are not named by the task; they count as background", extra)
+        log.warning("label values %s are not named by the task; they count as background", ", ".join(map(str, extra)))
     return names or {v: f"class{v}" for v in found}
 
 
@@ -251,7 +252,7 @@ def _job(cfg: FinetuneConfig) -> Job:
     geometry = resolve_geometry(cfg, data, init, _spatial_dims(cfg, data, init))
     device = resolve_device(cfg.device)
     log.info("task %s (%s) from %s: %d samples, %d skipped; init %s; geometry %s",
-             data.task, data.recipe or "generic layout", data.root, len(data.samples), len(data.skipped), init.name, geometry)
+             data.task, data.recipe or "generic layout", data.root, len(data.samples), len(data.skipped), init.name, geometry.describe())
     loaded, unreadable = load_samples(data.samples, data, geometry)
     if not loaded:
         raise TaskDataError(f"{data.root}: no sample could be read ({len(unreadable)} failed; first: {unreadable[0]['reason'] if unreadable else '-'})")
@@ -276,7 +277,7 @@ def _split(cfg: FinetuneConfig, job: Job) -> tuple[dict[str, list[Loaded]], dict
         if not items:
             raise SplitError(f"the {s} split is empty ({len(assignment)} patients); add data or change --validation/--test")
     log.info("split (seed %d): %s samples; %d of %d training patients at label fraction %g", cfg.split_seed,
-             {s: len(items) for s, items in by_split.items()}, len(kept), len(train_patients), cfg.label_fraction)
+             ", ".join(f"{s} {len(items)}" for s, items in by_split.items()), len(kept), len(train_patients), cfg.label_fraction)
     return by_split, {
         "split_seed": cfg.split_seed,
         "fractions": {"validation": cfg.validation, "test": cfg.test},

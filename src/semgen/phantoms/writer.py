@@ -148,9 +148,9 @@ def phantoms(cfg: PhantomsConfig) -> PhantomsResult:
         _write_tables(root, results)
         panels = [r["panel"] for r in results if r["panel"] is not None]
         if panels:
-            from semgen.phantoms.montage import draw_montage
+            from semgen.viz.montage import draw_montage
 
-            draw_montage(root / "montage.png", panels)
+            draw_montage(panels, root / "montage.png")
     return PhantomsResult.from_rows(manifest, [r["row"] for r in results], reused=False)
 
 

@@ -66,6 +66,14 @@ class Objective:
         """``(corrupted input, restoration target)`` for a batch of crops, drawn from ``generator``."""
         return self.schedule(crops, generator)
 
+    def corrupt_with_params(self, crops: torch.Tensor, generator: torch.Generator):
+        """As :meth:`corrupt` (the same draws from ``generator``, the same output), plus the
+        drawn parameters: ``(input, target, params)``; ``self.schedule.applied(params)`` names
+        each sample's corruptions."""
+        params = self.schedule.sample(crops.shape, generator, crops.device)
+        inputs, targets = self.schedule.apply(crops, params)
+        return inputs, targets, params
+
     def branches(self, warmup: bool) -> tuple[bool, bool]:
         """``(classification, restoration)``: which branches train in this phase."""
         if warmup and self.method.classification:

@@ -142,7 +142,8 @@ def _subvolume_data(cfg: PretrainConfig, root: Path) -> TrainingData:
     _check_patch(patch, largest, dims, f"every scan of {root}")
     usable = [r for r in cohort.records if all(p <= s for p, s in zip(patch, r.shape))]
     if len(usable) < len(cohort):
-        log.warning("%d scan(s) of %s are smaller than the %s patch and are left out", len(cohort) - len(usable), root, patch)
+        log.warning("%d scan(s) of %s are smaller than the %s patch and are left out",
+                    len(cohort) - len(usable), root, "x".join(map(str, patch)))
     val_patients = validation_patients([r.patient for r in usable], cfg.validation_fraction, cfg.seed, "patient-split")
     train_ids = [r.id for r in usable if r.patient not in val_patients]
     val_ids = [r.id for r in usable if r.patient in val_patients]

@@ -357,11 +357,12 @@ class Trainer:
         sums = torch.zeros(5, dtype=torch.float64)
         meter = CollapseMeter(self.data.num_classes if self.method.classification else 0)
         shown: tuple[list[np.ndarray], ...] = ([], [], [])  # originals, corrupted, restored
+        shown_labels: list[str] = []
         shown_classes: set[int] = set()
         for _, crops, labels in loader:
             crops = crops.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
-            inputs, targets = self.objective.corrupt(crops, generator)
+            inputs, targets, params = self.objective.corrupt_with_params(crops, generator)
             with self.autocast():
                 out = self.objective(self.net, {"input": inputs, "target": targets, "label": labels}, warmup=warmup)
             self._accumulate(sums, out, crops.shape[0])
@@ -371,13 +372,14 @@ class Trainer:
                 picked = _one_per_class(labels, shown_classes, missing, self.data.num_classes > 1)
                 for kept, t in zip(shown, (targets, inputs, out["restored"])):
                     kept.append(t[picked, 0].float().cpu().numpy())
+                shown_labels += _triplet_labels(self.objective.schedule.applied(params), labels, picked, self.method.classification)
         metrics = self._means(sums)
         n_rec = torch.tensor([float(meter.n)], dtype=torch.float64)
         all_reduce_sum(n_rec, info)
         for t in meter.tensors():
             all_reduce_sum(t, info)
         collapse = meter.value(int(n_rec.item()))
-        triplets = tuple(np.concatenate(kept) for kept in shown) if shown[0] else None
+        triplets = (*(np.concatenate(kept) for kept in shown), shown_labels) if shown[0] else None
         return metrics, collapse, triplets
 
     def _row(self, warmup, train, val, collapse, seconds) -> dict[str, Any]:
@@ -425,7 +427,11 @@ class Trainer:
 
             plot_curves(self.rows, self.run_dir / "curves.png", title=f"{cfg.method} pre-training")
             if triplets is not None:
-                plot_triplets(*triplets, self.run_dir / "triplets" / f"epoch_{self.epoch:03d}.png", title=f"epoch {self.epoch}")
+                *arrays, labels = triplets
+                plot_triplets(
+                    *arrays, self.run_dir / "triplets" / f"epoch_{self.epoch:03d}.png",
+                    title=f"epoch {self.epoch}: validation crops, schedule {self.method.schedule}", labels=labels,
+                )
         barrier(self.info)
 
     def _save_model(self) -> None:
@@ -479,6 +485,19 @@ class Trainer:
             "files": ["model.safetensors", "model.json", STATE_FILE, "metrics.csv", "curves.png", "triplets/", "config.yaml"],
             "last": rows[-1] if rows else None,
         }
+
+
+def _triplet_labels(corruptions: list[str], labels: torch.Tensor, picked: list[int], by_class: bool) -> list[str]:
+    """One row label per picked sample: its pattern class (when the method classifies) and
+    the corruptions applied to it."""
+    classes = labels.tolist()
+    return [
+        "\n".join(
+            ([f"class {classes[i]}"] if by_class else [])
+            + ([corruptions[i].replace("_", " ").replace(" + ", " +\n")] if corruptions else ["no corruption"])
+        )
+        for i in picked
+    ]
 
 
 def _one_per_class(labels: torch.Tensor, seen: set[int], limit: int, by_class: bool) -> list[int]:

@@ -2,27 +2,27 @@
 original then each corruption, the middle slice of 3-D patches.
 
 Rows are patches chosen from a volume by :func:`pick_patches`; columns are schedules
-(:data:`GALLERY_COLUMNS`), each applied to all rows at once with its own seeded generator.
+(:data:`GALLERY_COLUMNS`), each applied to all rows at once with its own seeded generator
+(:func:`corrupt_columns`). The local-shuffle column is the Models Genesis version (10,000
+blocks); Semantic Genesis itself shuffles 5 blocks (its column shows it when drawn).
+The drawing is :func:`semgen.viz.gallery.draw_gallery`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from semgen.transforms.schedules import Schedule, Step, get_schedule
-from semgen.utils.io import atomic_path
 from semgen.utils.progress import progress
 from semgen.utils.seeding import numpy_rng, torch_generator
 
 GALLERY_COLUMNS: tuple[tuple[str, Schedule], ...] = (
     ("elastic", Schedule(name="elastic", steps=(Step("elastic"),), description="elastic deformation alone")),
     ("non-linear", get_schedule("nonlinear")),
-    ("local shuffle", get_schedule("local-shuffle")),
+    ("local shuffle (Models Genesis, 10,000 blocks)", get_schedule("local-shuffle")),
     ("in-painting", get_schedule("inpainting")),
     ("out-painting", get_schedule("outpaint")),
     ("context restoration", get_schedule("context-restoration")),
@@ -51,43 +51,20 @@ def pick_patches(
     return [np.ascontiguousarray(crops[i], dtype=np.float32) for i in chosen[:count]]
 
 
-def render_gallery(
+def corrupt_columns(
     patches: Sequence[np.ndarray],
-    out: str | os.PathLike,
     seed: int = 0,
     columns: Sequence[tuple[str, Schedule]] = GALLERY_COLUMNS,
-) -> Path:
-    """Draw the gallery of ``patches`` (same shape, (X, Y) or (X, Y, Z), values in [0, 1])
-    and write it atomically to ``out`` (PNG). Returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+) -> list[tuple[str, np.ndarray]]:
+    """The gallery's data: ``[("original", (N, X, Y[, Z])), (title, corrupted), ...]`` for
+    ``patches`` (same shape, (X, Y) or (X, Y, Z), values in [0, 1]); each column is its
+    schedule applied to all patches at once with its own seeded generator. Drawn by
+    :func:`semgen.viz.gallery.draw_gallery`."""
     if not patches:
         raise ValueError("the gallery needs at least one patch")
     x = torch.from_numpy(np.stack(patches)).float()[:, None]
-    shown = [("original", x)]
+    shown = [("original", x[:, 0].numpy())]
     for j, (title, schedule) in enumerate(progress(columns, desc="corruptions", unit="column")):
         inputs, _ = schedule(x, torch_generator(seed, "gallery", j))
-        shown.append((title, inputs))
-    rows, cols = x.shape[0], len(shown)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.8 * cols, 1.8 * rows + 0.3), squeeze=False)
-    for j, (title, images) in enumerate(shown):
-        for i in range(rows):
-            image = images[i, 0]
-            if image.ndim == 3:
-                image = image[..., image.shape[-1] // 2]
-            ax = axes[i][j]
-            # rows y (anterior at the top), columns x (patient left on the right): radiological view
-            ax.imshow(image.T.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return out
+        shown.append((title, inputs[:, 0].numpy()))
+    return shown

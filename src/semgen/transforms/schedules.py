@@ -213,6 +213,21 @@ class Schedule:
         check_batch(x, f"schedule {self.name}")
         return self._run(x, self.sample(x.shape, generator, x.device))
 
+    def applied(self, params: ScheduleParams) -> list[str]:
+        """For each sample of a batch drawn with ``params``: the corruptions that changed it,
+        in order, joined by " + " (e.g. ``"elastic + inpaint"``), or ``"none"``; an empty list
+        for a schedule without steps (``identity``)."""
+        flat: list[tuple[str, Tensor]] = []
+        for step, p in zip(self.steps, params):
+            if isinstance(step, Step):
+                flat.append((step.corruption, p.active))
+            else:
+                flat += [(s.corruption, sp.active) for s, sp in zip(step.steps, p.params)]
+        if not flat:
+            return []
+        active = torch.stack([a.cpu() for _, a in flat], dim=1).tolist()
+        return [" + ".join(name for (name, _), on in zip(flat, row) if on) or "none" for row in active]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data (YAML/JSON ready); :meth:`from_dict` rebuilds the schedule."""
         return {"name": self.name, "description": self.description, "steps": [s.to_dict() for s in self.steps]}

@@ -10,28 +10,28 @@ from typing import Any
 import numpy as np
 
 from semgen.phantoms.anatomy import LABELS
-from semgen.utils.io import atomic_path
+from semgen.viz.figure import new_figure, save_figure
 
 LUNG_WINDOW = (-1350.0, 150.0)  # level -600 HU, width 1500 HU
 MEDIASTINAL_WINDOW = (-160.0, 240.0)  # level 40 HU, width 400 HU
 
 
-def draw_montage(path: str | os.PathLike, panels: Sequence[dict[str, Any]]) -> None:
+def draw_montage(panels: Sequence[dict[str, Any]], path: str | os.PathLike | None = None):
     """Draw one row per patient: mid-axial slice in the lung and the mediastinal window,
     coronal slice in the lung window, and the coronal organ labels over it.
 
     Each panel holds ``id``, ``type_name``, ``spacing`` (mm), ``axial`` HU (X, Y),
     ``coronal`` HU (X, Z), ``coronal_labels`` (X, Z) and the slice indices ``z`` and ``y``.
     Axial slices are shown radiologically (patient's right on the viewer's left, anterior
-    up); coronal slices with superior up. Written atomically as PNG.
+    up); coronal slices with superior up. Returns the figure; written atomically as PNG to
+    ``path`` when given. (Which patients and slices: :mod:`semgen.phantoms.writer`.)
     """
     from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
     colors = ["none", "#3b8bd6", "#d62728", "#8c564b", "#f2f2f2", "#ff7f0e", "#2ca02c", "#9467bd"]
     label_cmap = ListedColormap(colors[: len(LABELS)])
-    fig = Figure(figsize=(13, 3.3 * len(panels)))
+    fig = new_figure(13, 3.3 * len(panels))
     axes = fig.subplots(len(panels), 4, squeeze=False)
     for row, p in zip(axes, panels):
         sx, sy, sz = p["spacing"]
@@ -56,5 +56,5 @@ def draw_montage(path: str | os.PathLike, panels: Sequence[dict[str, Any]]) -> N
     handles = [Rectangle((0, 0), 1, 1, color=colors[k]) for k in LABELS if k > 0]
     fig.legend(handles, [LABELS[k] for k in LABELS if k > 0], loc="lower center", ncol=len(LABELS) - 1, fontsize=8)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
+    save_figure(fig, path, dpi=90)
+    return fig
