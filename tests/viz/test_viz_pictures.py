@@ -83,5 +83,5 @@ def test_no_module_switches_the_backend_or_uses_pyplot() -> None:
     import semgen
 
     state = re.compile(r"matplotlib\.use\(|import matplotlib\.pyplot|from matplotlib import pyplot")
-    offenders = [str(p) for p in Path(semgen.__file__).parent.rglob("*.py") if state.search(p.read_text())]
+    offenders = [str(p) for p in Path(semgen.__file__).parent.rglob("*.py") if state.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
