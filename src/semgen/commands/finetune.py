@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-RECIPE_NAMES = ("phantom-nodules", "phantom-organs", "cxr-pneumonia", "hippocampus-mri")
+RECIPE_NAMES = ("phantom-nodules", "phantom-organs", "cxr-pneumonia", "hippocampus-mri", "lidc-nodules", "lidc-nodule-masks")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -37,7 +37,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--width", type=int, help="U-Net base width for scratch (default: checkpoint's; else 32 on CUDA, 8 on CPU)")
     parser.add_argument("--patch", type=_ints, help="patch size, e.g. 64x64x32 (default: checkpoint's, else the recipe's)")
-    parser.add_argument("--spacing", type=_floats, help="resample 3D volumes to this spacing in mm, e.g. 1x1x1 (default: checkpoint's)")
+    parser.add_argument("--spacing", type=_floats, help="resample 3D volumes to this spacing in mm, e.g. 1x1x1 (default: checkpoint's, else the recipe's)")
     parser.add_argument("--no-resample", dest="resample", action="store_const", const=False, help="keep 3D volumes at native spacing")
     parser.add_argument("--modality", choices=("CT", "MR", "XR", "OT"), help="intensity normalisation kind (default: recipe/checkpoint/file)")
     parser.add_argument("--patches-per-volume", type=int, help="3D segmentation: random patches per training volume per epoch (default 2)")

@@ -9,6 +9,10 @@ Layouts (:func:`discover_task` detects which):
 - **a CSV** with ``path`` or ``image``, ``label`` and optional ``patient`` and ``split``
   columns: classification when labels are class names (``a;b`` = multi-label), segmentation
   when they are label-map files (relative paths are relative to the CSV's folder);
+- **LIDC nodule crops** (``images/`` + ``labels/`` + ``labels.csv`` with ``path``, ``label``,
+  ``patient`` and optional ``diameter_mm``): ``lidc-nodules`` (malignancy classification) or
+  ``lidc-nodule-masks`` (nodule segmentation), each crop resampled to 1 mm isotropic and
+  centred on its mask's centroid;
 - **a phantoms folder** (``semgen phantoms``: ``candidates.csv`` + ``manifest.csv``):
   ``phantom-nodules`` (cubes centred on candidates, nodule 1 / look-alike 0) or
   ``phantom-organs`` (multi-class organ segmentation).
@@ -78,6 +82,10 @@ class TaskData:
     skipped: list[dict] = field(default_factory=list)
     recipe: str | None = None
     modality: str | None = None
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per-sample numbers that predict the label on their own (column name -> sample id ->
+    value, e.g. LIDC's ``diameter_mm``): ``semgen evaluate`` reports each one's test AUC as
+    the trivial baseline a model has to beat."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class Recipe:
     patch: tuple[int, ...]
     reader: Callable[[Path], TaskData]
     description: str
+    spacing: tuple[float, ...] | None = None  # mm; 3D inputs are resampled to it unless a checkpoint or --spacing says otherwise
 
 
 def image_stem(path: Path) -> str:
@@ -306,6 +315,75 @@ def read_hippocampus(root: Path) -> TaskData:
     return data
 
 
+LIDC_SPACING = (1.0, 1.0, 1.0)
+LIDC_PATCH = (32, 32, 32)
+
+
+def _mask_centroid(path: Path) -> tuple[float, ...]:
+    """The centroid (X, Y, Z voxels, canonical orientation) of a mask's foreground; the
+    box centre when the mask is empty."""
+    from semgen.io import read_scan
+
+    mask = read_scan(path, modality="OT").array > 0
+    if not mask.any():
+        return tuple((n - 1) / 2 for n in mask.shape)
+    return tuple(float(c.mean()) for c in np.nonzero(mask))
+
+
+def _read_lidc(root: Path, task: str) -> TaskData:
+    table = root / "labels.csv"
+    try:
+        with open(table, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise TaskDataError(f"{table}: cannot read the nodule table ({e})") from None
+    missing = {"path", "label", "patient"} - set(rows[0] if rows else {})
+    if missing:
+        raise TaskDataError(f"{table}: needs columns path, label and patient; missing {', '.join(sorted(missing))}")
+    skipped: list[dict] = []
+    samples, diameters = [], {}
+    for i, r in enumerate(progress(rows, desc="nodule masks", unit="mask"), start=2):
+        image = root / r["path"]
+        mask = root / "labels" / image.name
+        label = _number(r["label"].strip())
+        if label not in (0.0, 1.0):
+            skipped.append({"path": str(image), "reason": f"labels.csv line {i}: label {r['label']!r} is not 0 or 1"})
+            continue
+        if not image.is_file() or not mask.is_file():
+            what = "image" if not image.is_file() else f"mask labels/{image.name}"
+            skipped.append({"path": str(image), "reason": f"labels.csv line {i}: no {what}"})
+            continue
+        try:
+            center = _mask_centroid(mask)
+        except (ValueError, OSError) as e:
+            skipped.append({"path": str(mask), "reason": f"labels.csv line {i}: {e}"})
+            continue
+        sid = image_stem(image)
+        target: int | Path = int(label) if task == "classification" else mask
+        samples.append(Sample(sid, image, r["patient"].strip() or patient_from_name(image), target, center=center))
+        diameter = _number((r.get("diameter_mm") or "").strip())
+        if diameter is not None:
+            diameters[sid] = diameter
+    if task == "classification":
+        return TaskData(task, root, samples, class_names=["benign", "malignant"], skipped=skipped, recipe="lidc-nodules",
+                        modality="CT", baselines={"diameter_mm": diameters} if diameters else {})
+    return TaskData(task, root, samples, label_names={1: "nodule"}, skipped=skipped, recipe="lidc-nodule-masks", modality="CT")
+
+
+def read_lidc_nodules(root: Path) -> TaskData:
+    """LIDC nodule malignancy (``labels.csv``: ``path`` of each crop under ``images/``,
+    ``label`` 1 malignant / 0 benign, ``patient``, optional ``diameter_mm`` kept as the
+    trivial baseline). Each crop is centred on its mask's centroid (``labels/<same name>``),
+    resampled to 1 mm isotropic and cut or zero-padded (-1000 HU) to the patch."""
+    return _read_lidc(root, "classification")
+
+
+def read_lidc_nodule_masks(root: Path) -> TaskData:
+    """LIDC nodule segmentation: the crops of :func:`read_lidc_nodules` with their masks
+    (``labels/<same name>``, foreground 1), image and mask cut to the patch on one grid."""
+    return _read_lidc(root, "segmentation")
+
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
@@ -317,8 +395,24 @@ RECIPES: dict[str, Recipe] = {
                "paediatric chest X-ray pneumonia vs normal (2D)"),
         Recipe("hippocampus-mri", "segmentation", 3, "MR", (32, 48, 32), read_hippocampus,
                "hippocampus MRI segmentation, anterior + posterior (3D)"),
+        # 1 mm isotropic: the crops' in-plane 0.5-0.9 mm and slices 0.5-2.5 mm meet at about the in-plane
+        # size; 32 mm covers the median box (30x30x11 mm) and most nodules (the p90 box is 39x37x23 mm)
+        Recipe("lidc-nodules", "classification", 3, "CT", LIDC_PATCH, read_lidc_nodules,
+               "LIDC-IDRI nodule malignancy from nodule crops + labels.csv (3D)", LIDC_SPACING),
+        Recipe("lidc-nodule-masks", "segmentation", 3, "CT", LIDC_PATCH, read_lidc_nodule_masks,
+               "LIDC-IDRI nodule segmentation from nodule crops + masks (3D)", LIDC_SPACING),
     )
 }
+TASK_VARIANTS = {("lidc-nodules", "segmentation"): "lidc-nodule-masks", ("lidc-nodule-masks", "classification"): "lidc-nodules"}
+"""``--recipe R --task T``: the recipe that holds task T of R's folder layout."""
+
+
+def _is_lidc(root: Path) -> bool:
+    if not (root / "labels.csv").is_file() or not (root / "images").is_dir() or not (root / "labels").is_dir():
+        return False
+    with open(root / "labels.csv", newline="") as f:
+        header = next(csv.reader(f), [])
+    return {"path", "label", "patient"} <= set(header)
 
 
 def detect_recipe(root: Path, task: str | None = None) -> str | None:
@@ -327,6 +421,8 @@ def detect_recipe(root: Path, task: str | None = None) -> str | None:
         return "phantom-organs" if task == "segmentation" else "phantom-nodules"
     if root.is_dir() and {"NORMAL", "PNEUMONIA"} <= {d.name for d in (root / "train").glob("*") if d.is_dir()}:
         return "cxr-pneumonia"
+    if root.is_dir() and _is_lidc(root):
+        return "lidc-nodule-masks" if task == "segmentation" else "lidc-nodules"
     if root.is_dir() and root.name.lower().startswith("hippocampus") and (root / "images").is_dir() and (root / "labels").is_dir():
         return "hippocampus-mri"
     return None
@@ -343,6 +439,8 @@ def discover_task(path: str | Path, *, task: str | None = None, recipe: str | No
         raise TaskDataError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
     if recipe is not None and recipe not in RECIPES:
         raise TaskDataError(f"unknown recipe {recipe!r}; use one of {', '.join(RECIPES)}")
+    if recipe is not None and task is not None:
+        recipe = TASK_VARIANTS.get((recipe, task), recipe)
     named = recipe
     recipe = recipe or detect_recipe(path, task)
     if named is not None and not path.is_dir():
@@ -471,8 +569,9 @@ def _read_label_map(path: Path, scan) -> np.ndarray:
 def load_sample(sample: Sample, data: TaskData, geometry: Geometry) -> Loaded:
     """Read one sample and bring it to ``geometry``: intensity window in [0, 1], 3D volumes
     resampled to ``geometry.spacing`` when given; classification inputs resized (whole
-    images/volumes) or cropped (candidate cubes) to the patch; 2D segmentation pairs resized
-    to the patch; 3D segmentation volumes kept whole (patches are drawn in training).
+    images/volumes) or cropped (candidate cubes) to the patch; segmentation pairs with a
+    centre cropped to the patch on one grid, other 2D pairs resized to the patch, other 3D
+    volumes kept whole (patches are drawn in training). Cropping zero-pads outside the input.
     Raises ``ValueError`` (naming the file) for unreadable or mismatched input."""
     from semgen.io import normalize_intensity, read_scan
 
@@ -491,8 +590,8 @@ def load_sample(sample: Sample, data: TaskData, geometry: Geometry) -> Loaded:
     center = sample.center
     if geometry.spatial_dims == 3 and geometry.spacing is not None:
         shape = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(image.shape, scan.spacing, geometry.spacing))
-        if center is not None:
-            center = tuple(c * t / n for c, t, n in zip(center, shape, image.shape))
+        if center is not None:  # voxel centres map as in _resize (grid mode)
+            center = tuple((c + 0.5) * t / n - 0.5 for c, t, n in zip(center, shape, image.shape))
         image = _resize(image, shape, order=1)
         if label is not None:
             label = _resize(label, shape, order=0)
@@ -504,7 +603,9 @@ def load_sample(sample: Sample, data: TaskData, geometry: Geometry) -> Loaded:
         else:
             target = int(sample.target)
         return Loaded(sample, np.clip(image, 0, 1).astype(np.float32), target)
-    if geometry.spatial_dims == 2:
+    if center is not None:
+        image, label = crop_centered(image, center, geometry.patch), crop_centered(label, center, geometry.patch)
+    elif geometry.spatial_dims == 2:
         image, label = _resize(image, geometry.patch, order=1), _resize(label, geometry.patch, order=0)
     return Loaded(sample, np.clip(image, 0, 1).astype(np.float32), label)
 

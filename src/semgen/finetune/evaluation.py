@@ -32,12 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from semgen.finetune.config import FinetuneConfig
-from semgen.finetune.data import Loaded, TaskDataError
+from semgen.finetune.data import Loaded, TaskData, TaskDataError
+from semgen.finetune.metrics import classification_metrics
 from semgen.finetune.pipeline import Init, _arrays, _job, make_split, resolve_init, trial_model
 from semgen.finetune.splits import label_subset, split_hash
 from semgen.finetune.evaluation_report import CONVERGED, SCRATCH, build_report, write_report
@@ -198,6 +200,25 @@ def _load_finished(path: Path, expected: dict[str, Any]) -> dict | None:
     return record
 
 
+def trivial_baselines(data: TaskData, test: list[Loaded], kind: str) -> dict[str, dict[str, Any]]:
+    """The test AUC of each of ``data.baselines`` used alone as the score (e.g. LIDC's
+    ``diameter_mm``: larger = malignant), on the test samples that have a value: the number
+    a model has to beat to be useful. ``{name: {"auc", "samples", "patients"}}``; empty
+    unless the task is binary classification."""
+    if kind != "binary":
+        return {}
+    out = {}
+    for name, values in data.baselines.items():
+        items = [it for it in test if it.sample.id in values]
+        if not items:
+            continue
+        scores = np.array([values[it.sample.id] for it in items], dtype=np.float64)
+        targets = np.array([int(it.target) for it in items])
+        out[name] = {"auc": classification_metrics(scores, targets, kind="binary")["auc"], "samples": len(items),
+                     "patients": len({it.sample.patient for it in items})}
+    return out
+
+
 def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     """Run the whole grid of ``cfg`` (resuming finished trials) and write the report; returns
     the report dict (see :func:`build_report`)."""
@@ -302,5 +323,6 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
                       "patients": {s: sum(v == s for v in assignment.values()) for s in by_split}},
             "subsets": {f"{f:g}": {"patients": len(subsets[f]), "hash": subset_ids[f]} for f in fractions},
             "skipped": len(job.skipped),
+            "baselines": trivial_baselines(data, by_split["test"], kind),
         }
         return write_report(out, build_report(context, records, seed=cfg.seed))

@@ -163,8 +163,15 @@ def _pval(p: float | None) -> str:
     return "n/a" if p is None or math.isnan(p) else f"{p:.3g}"
 
 
+def baseline_lines(report: dict) -> list[str]:
+    """One line per trivial baseline of the report (:func:`semgen.finetune.evaluation.trivial_baselines`)."""
+    return [f"Trivial baseline: `{name}` alone scores AUC {_pts(b['auc'])} % on the same {b['samples']} test samples "
+            f"({b['patients']} patients); a model has to beat it to be useful."
+            for name, b in (report.get("baselines") or {}).items()]
+
+
 def render_markdown(report: dict) -> str:
-    """``report.md``: what was run, the verdict, one table per label fraction and mode (mean
+    """``report.md``: what was run (with the trivial baselines' test AUCs), the verdict, one table per label fraction and mode (mean
     ± s.d. in points; against scratch at the same budget: difference [95 % CI], paired-t,
     Wilcoxon and Holm p, detectable difference, DeLong p; against converged scratch:
     difference [95 % CI], Holm p, detectable difference) and the efficiency plot."""
@@ -177,6 +184,7 @@ def render_markdown(report: dict) -> str:
         f"{split['samples']['test']} test samples; {split['patients']['train']}/{split['patients']['validation']}/"
         f"{split['patients']['test']} patients; split seed {split['seed']}, hash {split['hash']}; {report['skipped']} skipped).",
         "Initialisations: " + ", ".join(f"{i['name']} (`{i['source']}`)" for i in report["inits"]) + ".",
+        *baseline_lines(report),
         f"Label fractions: {', '.join(f'{100 * f:g} %' for f in report['label_fractions'])} of the training patients "
         f"(nested subsets: " + ", ".join(f"{100 * float(k):g} %: {v['patients']}" for k, v in report["subsets"].items())
         + f" patients). Modes: {', '.join(report['modes'])}. {report['trials']} trials (seeds shared by every initialisation); "

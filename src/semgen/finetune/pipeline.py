@@ -86,7 +86,7 @@ def _backbone_args(meta: dict[str, Any]) -> dict[str, Any]:
 def resolve_geometry(cfg: FinetuneConfig, data: TaskData, init: Init, spatial_dims: int) -> Geometry:
     """Patch, spacing, modality and window: ``--patch/--spacing/--modality`` first, then the
     checkpoint metadata (the geometry it was pre-trained with), then the recipe, then
-    64x64 (2D) / 64x64x32 (3D)."""
+    64x64 (2D) / 64x64x32 (3D) and the input's own spacing."""
     meta = init.metadata
     recipe = RECIPES.get(data.recipe or "")
     patch = cfg.patch or meta.get("patch_size") or (recipe.patch if recipe and recipe.spatial_dims == spatial_dims else None)
@@ -98,7 +98,7 @@ def resolve_geometry(cfg: FinetuneConfig, data: TaskData, init: Init, spatial_di
                     "x".join(map(str, patch)), "x".join(map(str, meta["patch_size"])))
     spacing = None
     if spatial_dims == 3 and cfg.resample:
-        spacing = cfg.spacing or meta.get("spacing")
+        spacing = cfg.spacing or meta.get("spacing") or (recipe.spacing if recipe else None)
         spacing = tuple(float(s) for s in spacing) if spacing else None
     window = meta.get("intensity_window") if isinstance(meta.get("intensity_window"), dict) else None
     modality = cfg.modality or data.modality or (WINDOW_MODALITY.get(window.get("kind")) if window else None)
