@@ -81,6 +81,25 @@ def test_a_run_writes_a_readable_folder(tmp_path):
     assert summary["epochs"] == 3 and summary["chance_accuracy"] == pytest.approx(1 / 3)
 
 
+
+def test_keep_every_keeps_each_nth_epochs_weights_as_a_run_folder(tmp_path):
+    from semgen.training.checkpoint import load_state
+
+    _train(_cfg(tmp_path, epochs=4, keep_every=2))
+    run = tmp_path / "run"
+    assert sorted(p.name for p in (run / "epochs").iterdir()) == ["epoch_002", "epoch_004"]
+    rows = read_metrics(run / "metrics.csv")
+    kept = {}
+    for n in (2, 4):
+        model, meta = load_checkpoint(run / "epochs" / f"epoch_{n:03d}")
+        assert meta["extra"]["epoch"] == n and meta["extra"]["val_loss"] == pytest.approx(rows[n - 1]["val_loss"])
+        kept[n] = model.state_dict()
+    final = load_state(run / "last.pt")["model"]  # the state after epoch 4
+    assert all(torch.equal(kept[4][k], v) for k, v in final.items())
+    assert any(not torch.equal(kept[2][k], v) for k, v in final.items() if v.is_floating_point())
+    _train(_cfg(tmp_path, epochs=1, overwrite=True))
+    assert not (run / "epochs").exists()  # a replaced run leaves no epoch weights of the old one
+
 def test_validation_corruptions_are_fixed_from_epoch_to_epoch(tmp_path):
     trainer = Trainer(_cfg(tmp_path), _data(), tmp_path / "run")
     first = trainer._validate(warmup=False)

@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "depend on it, so repeat runs with the same count")
     parser.add_argument("--deterministic", action="store_true", default=None, help="deterministic algorithms (slower); same bytes for the same seed, device and --threads "
                         "(another thread count gives slightly different weights)")
+    parser.add_argument("--keep-every", type=int, default=None, metavar="N", help="also keep every N-th epoch's weights in "
+                        "RUN/epochs/epoch_<n>/ (a run folder for --init), e.g. to fine-tune along the pre-training (default 0: only the best)")
     parser.add_argument("--phantoms", type=int, default=None, help="synthetic patients when no INPUT is given (32)")
     parser.add_argument("--discovery-config", default=None, help="YAML of discovery options when discovery runs")
     parser.add_argument("--dataset-name", action="append", default=None, metavar="NAME",

@@ -111,6 +111,7 @@ class PretrainConfig(StageConfig):
     threads: int | None = None
     deterministic: bool = False
     triplets: int = 4
+    keep_every: int = 0  # also keep the weights of every N-th epoch in RUN/epochs/epoch_<n>/ (0: only the best)
     phantoms: int = 32
     discovery_config: str | None = None
     resume: bool = False
@@ -121,7 +122,7 @@ class PretrainConfig(StageConfig):
         """Every option in range (fields still ``None`` are filled from the preset later)."""
         check_at_least(self, ("width", "epochs", "batch_size", "patience", "lr_step", "plateau_patience",
                               "subvolumes_per_scan", "phantoms", "threads"), 1)
-        check_at_least(self, ("warmup_epochs", "num_workers"), 0)
+        check_at_least(self, ("warmup_epochs", "num_workers", "keep_every"), 0)
         require(self.triplets >= 0, f"triplets (a --config key) must be >= 0, got {self.triplets}")
         require(self.lr > 0, f"--lr must be positive, got {self.lr}")
         require(self.lr_schedule in LR_SCHEDULES, f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")

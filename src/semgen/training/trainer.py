@@ -420,7 +420,9 @@ class Trainer:
         ranks = gather_object(self.rng_state(), self.info)  # every rank takes part; rank 0 saves them all
         if self.info.is_main:
             if improved:
-                self._save_model()
+                self._save_model(self.run_dir, self.best)
+            if cfg.keep_every and self.epoch % cfg.keep_every == 0:
+                self._save_model(self.run_dir / "epochs" / f"epoch_{self.epoch:03d}", monitored)
             save_state(self.run_dir / STATE_FILE, self.state(ranks))
             write_metrics(self.run_dir / "metrics.csv", self.rows)
             from semgen.viz.training import plot_curves, plot_triplets
@@ -434,7 +436,9 @@ class Trainer:
                 )
         barrier(self.info)
 
-    def _save_model(self) -> None:
+    def _save_model(self, folder: Path, val_loss: float) -> None:
+        """``folder/model.safetensors`` + ``model.json`` + ``README.md``: the run folder's best
+        weights, or an epoch's weights kept by ``keep_every`` (a run folder ``--init`` reads)."""
         from semgen.card import write_card
         from semgen.models import save_checkpoint
 
@@ -446,14 +450,14 @@ class Trainer:
             "spatial_dims": self.data.spatial_dims,
             "num_classes": self.data.num_classes if self.method.classification else 0,
             "epoch": self.epoch,
-            "val_loss": self.best,
+            "val_loss": val_loss,
             "val_metrics": {k[4:]: v for k, v in self.rows[-1].items() if k.startswith("val_") and k != "val_loss"},
             "seed": cfg.seed,
             "datasets": list(cfg.dataset_name),
             "pretrain_config": config_to_dict(cfg),
         }
-        save_checkpoint(self.run_dir / "model.safetensors", self.model, metadata)
-        write_card(self.run_dir / "model.safetensors")
+        save_checkpoint(folder / "model.safetensors", self.model, metadata)
+        write_card(folder / "model.safetensors")
 
     def _summary(self, stopped: str) -> dict[str, Any]:
         rows = self.rows
