@@ -14,7 +14,8 @@ start() {  # start TIMINGS SIZES: a fresh timings file, then the machine and siz
   timings=$1
   mkdir -p "$(dirname "$timings")"
   : > "$timings"
-  echo "== machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), torch $("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo '?'), $(date -u +%FT%TZ)" >&2
+  echo "== machine: nproc $(nproc --all), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), torch $("$python" -c 'import torch; print(torch.__version__)' 2>/dev/null || echo '?'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)" >&2
+  echo "== cpu flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|avx2|fma|avx512f|avx512_bf16|avx512_vnni|amx_bf16|amx_tile)$' | tr '\n' ' ')" >&2
   echo "== sizes: $2" >&2
 }
 

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Evidence round 2, part 3 (issue 17): pre-training compute vs gain. PREPARED, NOT YET RUN.
+#
+# One long semantic-genesis pre-training on the real CT (the cohort and patterns of
+# realct.sh), wider than the CPU preset (LONG_WIDTH, default 16) and for LONG_EPOCHS epochs
+# sized to at least 60 minutes of CPU, keeping every KEEP_EVERY-th epoch's weights
+# (`semgen pretrain --keep-every`, RUN/epochs/epoch_<n>/); then `semgen evaluate` on lidc-dev
+# malignancy at one small label fraction (LONG_FRACTION) with scratch and several of those
+# checkpoints, finetune mode, so the report shows how the gain grows (or not) with the
+# pre-training compute (each checkpoint's epoch and seconds so far are in RUN/metrics.csv).
+#
+# Usage: bash benchmarks/evidence/compute.sh [SCRATCH]   (default /tmp/evidence/realct)
+# Report + per-trial JSON + the run's metrics.csv land in benchmarks/evidence/results/compute/.
+#
+# Runtime estimate on a quiet 2-core CPU: see ESTIMATE below (pilots on a SHARED machine).
+scratch=${1:-/tmp/evidence/realct}
+source "$(dirname "$0")/common.sh"
+source "$repo/benchmarks/evidence/realct.sh"
+LONG_WIDTH=${LONG_WIDTH:-16}
+LONG_EPOCHS=${LONG_EPOCHS:-60}
+KEEP_EVERY=${KEEP_EVERY:-10}
+LONG_FRACTION=${LONG_FRACTION:-0.1}
+FRACTIONS=$LONG_FRACTION MODES=finetune
+results=$repo/benchmarks/evidence/results/compute
+run=$scratch/pretrain-long/semantic-genesis-w$LONG_WIDTH
+mkdir -p "$scratch"
+start "$scratch/timings-compute.tsv" "$(realct_sizes); long run: semantic-genesis width $LONG_WIDTH, $LONG_EPOCHS epochs, weights kept every $KEEP_EVERY epochs, evaluated at label fraction $LONG_FRACTION"
+[ -f "$DATA_ROOT/lidc-dev/labels.csv" ] || { echo "compute: $DATA_ROOT/lidc-dev is absent" >&2; exit 2; }
+
+realct_cohort "$scratch"
+if [ -f "$run/summary.json" ]; then echo "== long pre-training: reusing $run" >&2; else
+  stage "pretrain long" "$semgen" pretrain "$scratch/patterns" --method semantic-genesis --out "$run" --epochs "$LONG_EPOCHS" \
+    --patience "$LONG_EPOCHS" --keep-every "$KEEP_EVERY" --preset "$PRESET" --width "$LONG_WIDTH" --patch ${PATCH//x/ } \
+    --seed "$SEED" --threads "$THREADS" --device "$DEVICE"
+fi
+inits=()
+for ckpt in "$run"/epochs/epoch_*; do inits+=(--init "$ckpt"); done
+lidc_evaluate "$scratch/evaluate-compute" "$results" --recipe lidc-nodules --converged-epochs 0 "${inits[@]}"
+cp "$run/metrics.csv" "$results/pretrain-metrics.csv"
+echo "== compute done in $((SECONDS - t_all)) s" >&2

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Evidence round 2, part 4 (issue 17): hippocampus MRI at very few labels. PREPARED, NOT YET RUN.
+#
+# Part 2 of the current results (mri3d.sh: pre-training on the training patients' MRI only,
+# then anterior + posterior hippocampus segmentation) redone with `semgen evaluate` at 1, 2,
+# 4 and 8 labelled volumes, modes finetune and probe, 5 trials, scratch + converged scratch.
+# evaluate takes label fractions; the fractions are (k - 0.5) / (training patients) of the split that
+# evaluate draws (split seed SPLIT_SEED), which label_subset cuts at exactly k patients
+# (ceil), nested. Reuses mri3d.sh's pre-trainings when they are in MRI3D_SCRATCH.
+#
+# Usage: bash benchmarks/evidence/hippo-few.sh [SCRATCH] [DATA]
+#   SCRATCH  evaluation folder (default /tmp/evidence/hippo-few); pre-trainings from
+#            MRI3D_SCRATCH (default /tmp/evidence/mri3d; made with mri3d.sh's steps when absent)
+#   DATA     the hippocampus-mri folder (default ../shared/data/hippocampus-mri)
+# Report + per-trial JSON land in benchmarks/evidence/results/hippo-few/.
+#
+# Runtime estimate on a quiet 2-core CPU: see ESTIMATE below (pilots on a SHARED machine).
+scratch=${1:-/tmp/evidence/hippo-few}
+source "$(dirname "$0")/common.sh"
+data=${2:-$repo/../shared/data/hippocampus-mri}
+results=$repo/benchmarks/evidence/results/hippo-few
+source "$repo/benchmarks/evidence/hippocampus.sh"
+MRI3D_SCRATCH=${MRI3D_SCRATCH:-/tmp/evidence/mri3d}
+COUNTS=${COUNTS:-1,2,4,8}
+MODES=${MODES:-finetune,probe}
+FT_PATIENCE=${FT_PATIENCE:-6}
+CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-100}
+[ -d "$data/images" ] && [ -d "$data/labels" ] || { echo "hippo-few: $data has no images/ and labels/ folders" >&2; exit 2; }
+mkdir -p "$scratch" "$results"
+start "$scratch/timings.tsv" "labelled volumes $COUNTS, modes $MODES, $TRIALS trials, width $WIDTH, patch $PATCH at 1 mm, $FT_EPOCHS epochs (patience $FT_PATIENCE) x $FT_PATCHES patches per volume, $VAL_PATCHES validation patches per volume, converged scratch $CONVERGED_EPOCHS epochs; pre-trainings of mri3d.sh in $MRI3D_SCRATCH"
+
+if [ ! -f "$MRI3D_SCRATCH/pretrain/models-genesis/summary.json" ]; then
+  echo "== no pre-trainings in $MRI3D_SCRATCH: running mri3d.sh's pre-training steps (its fine-tuning too)" >&2
+  stage mri3d bash "$repo/benchmarks/evidence/mri3d.sh" "$MRI3D_SCRATCH" "$data"
+fi
+split=$MRI3D_SCRATCH/split/split.json
+fractions=$("$python" - "$split" "$COUNTS" <<'PY'
+import json, sys
+split = json.load(open(sys.argv[1]))
+n = sum(1 for s in split["patients"].values() if s == "train")
+# (k - 0.5) / n: label_subset keeps ceil(f * n) = k patients, whatever the rounding of the printed fraction
+print(",".join(f"{(int(k) - 0.5) / n:.6g}" for k in sys.argv[2].split(",")))
+print(f"== {sys.argv[2]} labelled volumes of {n} training patients: fractions", file=sys.stderr)
+PY
+)
+inits=()
+for init in semantic-genesis models-genesis self-classification self-restoration; do inits+=(--init "$MRI3D_SCRATCH/pretrain/$init"); done
+stage evaluate "$semgen" evaluate "$data" --recipe hippocampus-mri --out "$scratch/evaluate" "${inits[@]}" --split "$split" \
+  --label-fractions "$fractions" --modes "$MODES" --trials "$TRIALS" --epochs "$FT_EPOCHS" --patience "$FT_PATIENCE" \
+  --converged-epochs "$CONVERGED_EPOCHS" --patch "$PATCH" --spacing 1x1x1 --patches-per-volume "$FT_PATCHES" \
+  --val-patches "$VAL_PATCHES" --seed "$SEED" --device cpu
+rm -rf "$results"; mkdir -p "$results"
+cp -r "$scratch/evaluate/trials" "$scratch/evaluate/report.md" "$scratch/evaluate/report.json" "$scratch/evaluate/efficiency.png" "$results/"
+cp "$timings" "$results/timings.tsv"
+echo "== hippo-few done in $((SECONDS - t_all)) s: report in $results/report.md" >&2
