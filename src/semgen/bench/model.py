@@ -33,7 +33,7 @@ VARIANTS: dict[str, tuple[str, bool]] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=32, help="U-Net base width (32 = published)")
-    parser.add_argument("--batch", type=int, default=4,
+    parser.add_argument("--batch", type=int, default=2,
                         help="cubes per step; 0 = the largest power of two up to --max-batch whose fp32 step fits in memory")
     parser.add_argument("--max-batch", type=int, default=512, help="upper limit of the --batch 0 search (512)")
     parser.add_argument("--patch", default="64x64x32", help="cube size XxYxZ (or XxY for 2D), each divisible by 8")
@@ -122,7 +122,8 @@ def largest_batch(base, patch: tuple[int, ...], num_classes: int, device, limit:
 
 
 def _measure(base, x, target, labels, precision: str, channels_last: bool, compiled: bool, steps: int, warmup: int) -> dict[str, Any]:
-    """Time ``steps`` training steps after ``warmup`` untimed ones; cubes/s, FLOPs per step, first loss."""
+    """Time ``steps`` training steps after ``warmup`` untimed ones (at least one: the step whose
+    FLOPs are counted); cubes/s, FLOPs per step, first loss."""
     import torch
 
     from semgen.bench.hardware import Clock, count_flops, sync
@@ -139,9 +140,16 @@ def _measure(base, x, target, labels, precision: str, channels_last: bool, compi
     def step() -> torch.Tensor:
         return training_step(step_model, optimizer, x, target, labels, precision, scaler)
 
-    flops = count_flops(lambda: training_step(model, optimizer, x, target, labels, precision, scaler))
-    start = time.perf_counter()
-    first_loss = float(step())
+    if compiled:  # count on an eager copy: FLOPs are the model's, whoever runs it
+        eager = copy.deepcopy(model)
+        flops = count_flops(lambda: training_step(eager, torch.optim.Adam(eager.parameters()), x, target, labels, precision))
+        start = time.perf_counter()
+        first_loss = float(step())
+    else:  # the first warm-up step is the counted one
+        start = time.perf_counter()
+        losses = []
+        flops = count_flops(lambda: losses.append(float(step())))
+        first_loss = losses[0]
     sync(device)
     first_s = time.perf_counter() - start
     for _ in range(max(warmup - 1, 0)):

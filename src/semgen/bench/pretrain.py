@@ -13,9 +13,10 @@ Genesis: restoration MSE + 0.01 x pattern cross-entropy, Adam):
   corruptions, metrics, checkpoints (``last.pt``, best weights) and pictures (curves,
   triplets), all timed as one span. ``trainer_over_model`` = trainer cubes/s / model
   cubes/s (1 = the loop costs nothing beyond the model), in wall time and
-  (``..._cpu``) in this process's CPU time, steadier on a shared machine; ``breakdown`` splits the
-  trainer's seconds into validation, end-of-epoch writing (checkpoints, metrics, pictures),
-  corruptions (training and validation) and the rest (data + steps).
+  (``..._cpu``) in this process's CPU time, steadier on a shared machine; ``breakdown`` gives
+  the trainer's wall seconds in validation, at the end of each epoch (``end_of_epoch``:
+  ``checkpoints``, ``pictures`` and metrics), and in corruptions (training and validation);
+  the rest is data and steps.
 - **baseline** (the published ``pytorch/train.py`` + ``SemanticGenesis_Dataset``): every
   cube corrupted one at a time by the per-sample NumPy/SciPy pipeline
   (:func:`semgen.bench.transforms.baseline_semantic_genesis`), fp32, contiguous memory.
@@ -38,19 +39,20 @@ from pathlib import Path
 from typing import Any
 
 CONFIGS: dict[str, dict[str, Any]] = {
-    "cpu": {"width": 8, "patch": (32, 32, 16), "batch": 8, "train": 192, "validation": 48, "epochs": 2},
-    "width32": {"width": 32, "patch": (64, 64, 32), "batch": 2, "train": 8, "validation": 2, "epochs": 2},
+    "cpu": {"width": 8, "patch": (32, 32, 16), "batch": 8, "train": 384, "validation": 24, "epochs": 2},
+    "width32": {"width": 32, "patch": (64, 64, 32), "batch": 2, "train": 4, "validation": 2, "epochs": 1},
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--configs", default="cpu,width32", help="comma-separated of: " + ", ".join(CONFIGS))
-    parser.add_argument("--epochs", type=int, default=None, help="trainer epochs (default: 2)")
-    parser.add_argument("--train-crops", type=int, default=None, help="training crops (default: 192 at cpu, 8 at width32)")
+    parser.add_argument("--epochs", type=int, default=None, help="trainer epochs (default: 2 at cpu, 1 at width32)")
+    parser.add_argument("--train-crops", type=int, default=None,
+                        help="training crops (default: 384 at cpu, as the main job; 4 at width32)")
     parser.add_argument("--validation-crops", type=int, default=None,
-                        help="validation crops (default: 48 at cpu, 2 at width32; the main job's proportion)")
+                        help="validation crops (default: 24 at cpu, as the main job; 2 at width32)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="timed steps of the model-only and baseline loops (default: as many as the trainer's epoch)")
+                        help="timed steps of the model-only and baseline loops (default: an epoch's, at most 16)")
     parser.add_argument("--batch", type=int, default=None, help="cubes per step (default: 8 at cpu, 2 at width32)")
     parser.add_argument("--classes", type=int, default=8, help="pattern classes of the head (default 8, the CPU chain's)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
@@ -128,9 +130,22 @@ def _trainer(cfg, data, run_dir: Path, info) -> dict[str, Any]:
     trainer._validate = _timed(trainer._validate, totals, "validation")
     trainer._end_epoch = _timed(trainer._end_epoch, totals, "end_of_epoch")
     trainer.objective.corrupt = _timed(trainer.objective.corrupt, totals, "corruptions")
-    clock = Clock(trainer.device)
-    summary = trainer.run()
-    seconds, cpu = clock.elapsed()
+    import semgen.training.trainer as trainer_module
+    import semgen.viz.training as pictures
+
+    patched = {(pictures, "plot_curves"): "pictures", (pictures, "plot_triplets"): "pictures",
+               (trainer_module, "save_state"): "checkpoints"}
+    trainer._save_model = _timed(trainer._save_model, totals, "checkpoints")
+    originals = {key: getattr(*key) for key in patched}
+    for (module, name), part in patched.items():
+        setattr(module, name, _timed(originals[(module, name)], totals, part))
+    try:
+        clock = Clock(trainer.device)
+        summary = trainer.run()
+        seconds, cpu = clock.elapsed()
+    finally:
+        for (module, name), original in originals.items():
+            setattr(module, name, original)
     cubes = trainer.step * cfg.batch_size
     return {"per_s": cubes / seconds, "cpu_per_s": cubes / cpu, "seconds": seconds, "steps": trainer.step,
             "breakdown": dict(totals), "last_loss": summary["last"]["loss"] if summary["last"] else None}
@@ -209,7 +224,7 @@ def _config(name: str, args: argparse.Namespace, device, peaks: dict[str, float]
         cuda=device.type == "cuda",
     )
     info = DistInfo(device=device)
-    steps = args.steps or n_train // batch
+    steps = args.steps or min(16, n_train // batch)
     model = _model_step(Trainer(cfg, data, work / "model-only", info), crops[:batch], labels[:batch], steps)
     trainer = _trainer(cfg, data, work / name, info)
     base = build_model(cfg, data, with_head=True)
@@ -289,7 +304,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"({r['trainer_over_model_cpu']:.0%} in CPU time) "
             f"({r['model_per_s']} cubes/s, {r['model']['gflops']} GFLOP/s = {r['model']['peak_fraction']:.0%} of the matmul peak); "
             f"of {r['trainer_seconds']} s: validation {b.get('validation', 0)} s, checkpoints/metrics/pictures "
-            f"{b.get('end_of_epoch', 0)} s, corruptions {b.get('corruptions', 0)} s; "
+            f"{b.get('end_of_epoch', 0)} s (checkpoints {b.get('checkpoints', 0)} s, pictures {b.get('pictures', 0)} s), "
+            f"corruptions {b.get('corruptions', 0)} s; "
             f"published-style loop {r['baseline_per_s']} cubes/s ({r['speedup']}x)."
         )
     return out

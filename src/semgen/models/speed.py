@@ -1,5 +1,6 @@
 """The faster training path: bf16 autocast + channels-last memory format where the hardware
-has native bf16 (measured by ``semgen bench model``), plain fp32 elsewhere.
+has native bf16 (measured by ``semgen bench model``); fp32 elsewhere, channels-last for 3D
+models on a CPU (faster there too, with or without AVX-512).
 
 Usage in a training loop::
 
@@ -98,18 +99,31 @@ def fast_training_context(
 def prepare_model_for_speed(
     model: nn.Module, device: str | torch.device, patch_size: Sequence[int] | None = None
 ) -> nn.Module:
-    """Move ``model`` to ``device`` and, where :func:`fast_path_supported`, to the channels-last
-    memory format (``channels_last_3d`` for 3D convolutions). Weights stay fp32 (autocast
-    casts per operation). Returns the model (modified in place)."""
+    """Move ``model`` to ``device`` and, where :func:`fast_path_supported` or for a 3D model
+    trained in fp32 on a CPU, to the channels-last memory format (``channels_last_3d`` for 3D
+    convolutions). Weights stay fp32 (autocast casts per operation). Returns the model
+    (modified in place).
+
+    fp32 channels-last on the CPU, measured with ``semgen bench model`` (width 8, batch 8,
+    32x32x16, one thread, CPU time per step): 1.29x the contiguous step with AVX2 + FMA only,
+    1.19x with AVX-512."""
     device = torch.device(device)
     model = model.to(device)
-    if fast_path_supported(device, patch_size):
-        has_3d = any(isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)) for m in model.modules())
+    has_3d = any(isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)) for m in model.modules())
+    if fast_path_supported(device, patch_size) or _cpu_fp32_channels_last(device, has_3d):
         model = model.to(memory_format=torch.channels_last_3d if has_3d else torch.channels_last)
     return model
 
 
+def _cpu_fp32_channels_last(device: torch.device, has_3d: bool) -> bool:
+    return device.type == "cpu" and has_3d and os.environ.get("SEMGEN_FAST", "1") != "0"
+
+
 def default_variant(device: str | torch.device, patch_size: Sequence[int] | None = None) -> str:
     """What :func:`prepare_model_for_speed` + :func:`fast_training_context` run on ``device``,
-    named as ``semgen bench model`` names its variants: ``bf16_channels_last`` or ``fp32``."""
-    return "bf16_channels_last" if fast_path_supported(device, patch_size) else "fp32"
+    named as ``semgen bench model`` names its variants: ``bf16_channels_last``,
+    ``fp32_channels_last`` (3D on a CPU) or ``fp32``."""
+    if fast_path_supported(device, patch_size):
+        return "bf16_channels_last"
+    has_3d = patch_size is not None and len(patch_size) == 3
+    return "fp32_channels_last" if _cpu_fp32_channels_last(torch.device(device), has_3d) else "fp32"
