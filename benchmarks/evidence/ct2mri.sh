@@ -14,7 +14,7 @@
 #   DATA     the hippocampus-mri folder (default ../shared/data/hippocampus-mri from the repo root)
 # Sizes can be overridden through the environment (names below and in hippocampus.sh). The small per-trial JSON
 # and the report land in benchmarks/evidence/results/ct2mri/ (regenerate the report with
-#   semgen compare benchmarks/evidence/results/ct2mri/runs --out benchmarks/evidence/results/ct2mri/report).
+#   semgen compare --unpaired benchmarks/evidence/results/ct2mri/runs --out benchmarks/evidence/results/ct2mri/report).
 scratch=${1:-/tmp/evidence/ct2mri}
 source "$(dirname "$0")/common.sh"
 data=${2:-$repo/../shared/data/hippocampus-mri}

@@ -13,7 +13,7 @@
 #   DATA     the cxr-pneumonia folder (default ../shared/data/cxr-pneumonia from the repo root)
 # Sizes can be overridden through the environment (names below). The small per-trial JSON
 # and the report land in benchmarks/evidence/results/cxr2d/ (regenerate the report with
-#   semgen compare benchmarks/evidence/results/cxr2d/runs --out benchmarks/evidence/results/cxr2d/report).
+#   semgen compare --unpaired benchmarks/evidence/results/cxr2d/runs --out benchmarks/evidence/results/cxr2d/report).
 # Re-running: prepare and discover resume; a pre-training whose --out already holds a run stops
 # the script (delete SCRATCH/pretrain to start again).
 scratch=${1:-/tmp/evidence/cxr2d}

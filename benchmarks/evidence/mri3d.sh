@@ -14,7 +14,7 @@
 #   DATA     the hippocampus-mri folder (default ../shared/data/hippocampus-mri from the repo root)
 # Sizes can be overridden through the environment (names below and in hippocampus.sh). The small per-trial JSON
 # and the report land in benchmarks/evidence/results/mri3d/ (regenerate the report with
-#   semgen compare benchmarks/evidence/results/mri3d/runs --out benchmarks/evidence/results/mri3d/report).
+#   semgen compare --unpaired benchmarks/evidence/results/mri3d/runs --out benchmarks/evidence/results/mri3d/report).
 scratch=${1:-/tmp/evidence/mri3d}
 source "$(dirname "$0")/common.sh"
 data=${2:-$repo/../shared/data/hippocampus-mri}

@@ -358,13 +358,17 @@ def test_compare_pairs_trials_that_share_split_subset_and_seeds(tmp_path: Path) 
     assert rows["mg"]["delong"]["p"] == 1.0 and rows["scratch"]["delong"] is None
     md = (tmp_path / "report" / "report.md").read_text()
     assert "Paired: the trials share" in md and "| scratch | 5 |" in md and "reference" in md
+    forced = write_report([tmp_path / "r"], tmp_path / "forced", unpaired=True)
+    assert not forced["groups"][0]["paired"] and "Unpaired (--unpaired)" in (tmp_path / "forced" / "report.md").read_text()
+    assert {r["init"]: r for r in forced["groups"][0]["rows"]}["scratch"]["p_value"]["auc"] == pytest.approx(
+        sstats.ttest_ind(sg, scratch).pvalue)
     # the same results with a different seed list no longer pair up: the unpaired test, said so
     other = json.loads((tmp_path / "r" / "c" / "summary.json").read_text())
     other["trials"][0]["seed"] = 7
     (tmp_path / "r" / "c" / "summary.json").write_text(json.dumps(other))
     unpaired = write_report([tmp_path / "r"], tmp_path / "report2")
     assert not unpaired["groups"][0]["paired"]
-    assert "Unpaired:" in (tmp_path / "report2" / "report.md").read_text()
+    assert "Unpaired (the trials do not share" in (tmp_path / "report2" / "report.md").read_text()
 
 
 # ----------------------------------------------------------------------------- real data layouts

@@ -12,6 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="report folder (report.md, report.json, bars.png, label_efficiency.png)")
     parser.add_argument("--welch", action="store_const", const=True,
                         help="unpaired groups: Welch's unequal-variance t-test instead of Student's (the paper's independent two-sample test)")
+    parser.add_argument("--unpaired", action="store_const", const=True,
+                        help="the independent t-test of the best against each other everywhere, even where the trials "
+                        "pair up (the paper's test; how the README's result tables were made)")
     parser.add_argument("--reference", help="paired groups (same split, label subset and trial seeds): test every "
                         "initialisation against this one (default scratch; the best when it is absent)")
     parser.add_argument("--seed", type=int, help="seed of the bootstrap confidence intervals (default 0)")
@@ -26,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from semgen.utils.config import config_from_args, save_config
 
     cfg = config_from_args(CompareConfig, args)
-    report = write_report(cfg.results, cfg.out, equal_var=not cfg.welch, reference=cfg.reference, seed=cfg.seed)
+    report = write_report(cfg.results, cfg.out, equal_var=not cfg.welch, reference=cfg.reference, seed=cfg.seed,
+                          unpaired=cfg.unpaired)
     save_config(cfg, Path(cfg.out) / "config.yaml")
     n_rows = sum(len(g["rows"]) for g in report["groups"])
     best = "; ".join(

@@ -130,14 +130,16 @@ def add_paired_tests(rows: list[dict], reference: str, metrics: Sequence[str], *
         r["mark"] = {k: "" if r is ref else significance_mark(r["p_value"][k]) for k in metrics}
 
 
-def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str = "scratch", seed: int = 0) -> dict:
+def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str = "scratch", seed: int = 0,
+            unpaired: bool = False) -> dict:
     """The comparison as a JSON-ready dict: ``groups`` (one per task and label fraction:
     rows of mean, s.d., n, values, p-value and mark per metric; ``paired`` says which test
     was run: paired groups name their ``reference`` and give each other row ``paired``
     statistics per metric and, for binary classification with stored test predictions,
     ``delong``; unpaired groups test the best against each other row) and
     ``label_efficiency`` (per task with several fractions: mean/s.d. of the primary
-    metric per initialisation and fraction). ``seed`` seeds the bootstrap intervals."""
+    metric per initialisation and fraction). ``seed`` seeds the bootstrap intervals;
+    ``unpaired`` runs the unpaired test in every group."""
     groups: dict[tuple[str, float], list[dict]] = {}
     for s in summaries:
         groups.setdefault((s["task_name"], float(s.get("label_fraction", 1.0))), []).append(s)
@@ -166,7 +168,7 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
         for k in metrics:
             ranked = [r for r in rows if not math.isnan(r["mean"][k])]
             best[k] = max(ranked, key=lambda r: r["mean"][k])["init"] if ranked else None
-        is_paired = len(rows) > 1 and pairs_up(members)
+        is_paired = not unpaired and len(rows) > 1 and pairs_up(members)
         # SciPy warns (precision loss, constant input) where a test's p-value is unreliable:
         # those warnings become notes in the report, never raw lines on the terminal
         with warnings.catch_warnings(record=True) as caught:
@@ -215,6 +217,7 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
     return {
         "test": f"independent two-sample t-test, two-sided, {'equal variances (Student)' if equal_var else 'unequal variances (Welch)'}; best vs each other",
         "paired_test": PAIRED_TEST,
+        "unpaired": unpaired,
         "alpha": ALPHA,
         "marks": {mark: level for level, mark in MARKS},
         "groups": out_groups,
@@ -299,7 +302,8 @@ def render_markdown(report: dict) -> str:
             lines += [f"Paired: the trials share the split, label subset and seeds; {primary} against **{g['reference']}**.", ""]
             tail, sep = f" | {PAIRED_HEADER} |", "---|" * 6
         else:
-            lines += ["Unpaired: the trials do not share the split, label subset and seeds; independent t-test against the best.", ""]
+            why = "the trials do not share the split, label subset and seeds" if not report.get("unpaired") else "--unpaired"
+            lines += [f"Unpaired ({why}): independent t-test against the best.", ""]
             tail, sep = f" | p vs best ({primary}) |", "---|"
         lines.append("| initialisation | n | " + " | ".join(f"{m} (%)" for m in metrics) + tail)
         lines.append("|---|---|" + "---|" * len(metrics) + sep)
@@ -320,7 +324,7 @@ def render_markdown(report: dict) -> str:
 
 
 def write_report(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, equal_var: bool = True,
-                 reference: str = "scratch", seed: int = 0) -> dict:
+                 reference: str = "scratch", seed: int = 0, unpaired: bool = False) -> dict:
     """Compare the results in ``paths`` (paired against ``reference`` where the trials pair
     up) and write ``OUT/report.md``, ``OUT/report.json``,
     ``OUT/bars.png`` and, when a task has several label fractions, ``OUT/label_efficiency.png``.
@@ -329,7 +333,7 @@ def write_report(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
 
     out = Path(out)
     summaries = [load_summary(p) for p in find_summaries(paths)]
-    report = compare(summaries, equal_var=equal_var, reference=reference, seed=seed)
+    report = compare(summaries, equal_var=equal_var, reference=reference, seed=seed, unpaired=unpaired)
     files = [out / "report.md", out / "report.json", out / "bars.png"]
     plot_bars(report["groups"], files[2])
     if report["label_efficiency"]:

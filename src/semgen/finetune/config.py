@@ -92,5 +92,6 @@ class CompareConfig:
     results: tuple[str, ...] = ()
     out: str = ""
     welch: bool = False  # Welch's unequal-variance t-test instead of Student's (the paper's), unpaired groups
+    unpaired: bool = False  # the independent t-test of the best everywhere, even where trials pair up
     seed: int = 0  # the bootstrap confidence intervals' resampling
     reference: str = "scratch"  # paired groups: every initialisation is tested against this one (the best when absent)
