@@ -39,12 +39,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from semgen.finetune.config import FinetuneConfig
 from semgen.finetune.data import Loaded, TaskData, TaskDataError
-from semgen.finetune.metrics import classification_metrics
-from semgen.finetune.pipeline import Init, _arrays, _job, make_split, resolve_init, trial_model
-from semgen.finetune.splits import label_subset, split_hash
 from semgen.finetune.evaluation_report import CONVERGED, SCRATCH, build_report, write_report
+from semgen.finetune.metrics import classification_metrics
+from semgen.finetune.pipeline import Init, Job, _arrays, _job, make_split, resolve_init, trial_model
+from semgen.finetune.splits import label_subset, split_hash
 from semgen.finetune.stats import nan_to_none
-from semgen.finetune.train import TrainSettings, train_trial, validation_patches
+from semgen.finetune.train import Arrays, TrainSettings, train_trial, validation_patches
 from semgen.stage import StageConfig, check_at_least, claim_folder, require
 from semgen.utils.io import read_json, write_json
 from semgen.utils.progress import progress
@@ -219,110 +219,133 @@ def trivial_baselines(data: TaskData, test: list[Loaded], kind: str) -> dict[str
     return out
 
 
-def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
-    """Run the whole grid of ``cfg`` (resuming finished trials) and write the report; returns
-    the report dict (see :func:`build_report`)."""
-    out = Path(cfg.out)
+def _resolve_inits(cfg: EvaluateConfig) -> list[Init]:
+    """The initialisations with unique names, scratch first when it was not given; warns when
+    checkpoints were pre-trained on different patch sizes (all use the first one's)."""
     inits = [resolve_init(i) for i in cfg.inits]
     if not any(i.kind == SCRATCH for i in inits):
         log.info("adding scratch: every initialisation is compared with it")
         inits.insert(0, resolve_init(SCRATCH))
     inits = _unique_names(inits)
+    names = [i.name for i in inits]
+    require(cfg.reference in names, f"--reference {cfg.reference}: not one of the initialisations ({', '.join(names)})")
     pretrained = [i for i in inits if i.kind != SCRATCH]
     for other in pretrained[1:]:
         theirs, ours = other.metadata.get("patch_size"), pretrained[0].metadata.get("patch_size")
         if theirs and ours and tuple(theirs) != tuple(ours) and not cfg.patch:
             log.warning("%s was pre-trained on %s patches, %s on %s; all are fine-tuned on %s (set --patch to choose)",
                         other.name, tuple(theirs), pretrained[0].name, tuple(ours), tuple(ours))
+    return inits
+
+
+@dataclass
+class Design:
+    """What is drawn once and shared by every initialisation: the patient split, the nested
+    label subsets (label fraction -> training patients kept), the trial seeds."""
+
+    assignment: dict[str, str]
+    by_split: dict[str, list[Loaded]]
+    subsets: dict[float, list[str]]
+    seeds: list[int]
+    split_id: str
+    subset_ids: dict[float, str]
+
+
+def _design(cfg: EvaluateConfig, ft: FinetuneConfig, job: Job) -> Design:
+    assignment = make_split(ft, job.data, job.loaded)
+    train_patients = sorted(p for p, s in assignment.items() if s == "train")
+    subsets = {f: label_subset(train_patients, f, seed=cfg.split_seed) for f in sorted(cfg.label_fractions)}
+    by_split: dict[str, list[Loaded]] = {"train": [], "validation": [], "test": []}
+    for item in job.loaded:
+        by_split[assignment[item.sample.patient]].append(item)
+    for s, items in by_split.items():
+        if not items:
+            raise TaskDataError(f"the {s} split is empty ({len(assignment)} patients); add data or change --validation/--test")
+    return Design(assignment, by_split, subsets, [derive_seed(cfg.seed, "trial", i) for i in range(cfg.trials)],
+                  split_hash(assignment), {f: split_hash({p: "train" for p in kept}) for f, kept in subsets.items()})
+
+
+def _run_trial(job: Job, arm: Arm, arrays: dict[str, Arrays], settings: TrainSettings, width: int | None,
+               expected: dict[str, Any]) -> dict[str, Any]:
+    """Train and test one trial of one arm; returns its record (``expected`` + the result)."""
+    model, _ = trial_model(job.data.task, job.n_outputs, job.geometry, arm.init, width, job.device, expected["seed"])
+    if arm.mode == "probe":
+        model = Probe(model)
+    result = train_trial(model, arrays, task=job.data.task, kind=job.kind, label_names=job.label_names,
+                         primary_metric=job.primary, settings=settings, seed=derive_seed(expected["seed"], "data"),
+                         desc=f"{arm.mode} {arm.init.name} @ {expected['label_fraction']:g}, trial {expected['trial'] + 1}")
+    return {**expected, "init_source": str(arm.init.weights or SCRATCH), "epochs": settings.epochs,
+            "patience": settings.patience, **result}
+
+
+def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
+    """Run the whole grid of ``cfg`` (resuming finished trials) and write the report; returns
+    the report dict (see :func:`semgen.finetune.evaluation_report.build_report`)."""
+    out = Path(cfg.out)
+    inits = _resolve_inits(cfg)
+    pretrained = [i for i in inits if i.kind != SCRATCH]
     # the geometry (patch, spacing, window) of the first checkpoint, for every initialisation
     ft = _finetune_config(cfg, str(pretrained[0].weights) if pretrained else SCRATCH)
     job = _job(ft)
-    data, geometry, device, loaded, lut = job.data, job.geometry, job.device, job.loaded, job.lut
-    kind, n_outputs, label_names, primary = job.kind, job.n_outputs, job.label_names, job.primary
-
-    # drawn once: the split, the nested label subsets, the trial seeds
-    assignment = make_split(ft, data, loaded)
-    train_patients = sorted(p for p, s in assignment.items() if s == "train")
+    design = _design(cfg, ft, job)
     fractions = sorted(cfg.label_fractions)
-    subsets = {f: label_subset(train_patients, f, seed=cfg.split_seed) for f in fractions}
-    seeds = [derive_seed(cfg.seed, "trial", i) for i in range(cfg.trials)]
-    split_id = split_hash(assignment)
-    subset_ids = {f: split_hash({p: "train" for p in subsets[f]}) for f in fractions}
-
     # scratch gets the pre-trained models' architecture (width, encoder, norm): a like-for-like control
     if pretrained:
-        probe_model, _ = trial_model(data.task, n_outputs, geometry, pretrained[0], cfg.width, device, 0)
-        scratch_meta = {"architecture": {"args": _backbone_of(probe_model)}}
+        model, _ = trial_model(job.data.task, job.n_outputs, job.geometry, pretrained[0], cfg.width, job.device, 0)
+        scratch_meta = {"architecture": {"args": _backbone_of(model)}}
         inits = [dataclasses.replace(i, metadata=scratch_meta) if i.kind == SCRATCH else i for i in inits]
     scratch = next(i for i in inits if i.kind == SCRATCH)
     arms = [Arm(mode, init) for mode in cfg.modes for init in inits]
     conv_epochs, conv_patience = cfg.converged_budget
     if conv_epochs:
         arms.append(Arm(CONVERGED, scratch))
-
-    identity = {**cfg.identity(), "split_hash": split_id, "subsets": {f"{f:g}": subset_ids[f] for f in fractions},
-                "samples": len(loaded)}
-    by_split: dict[str, list[Loaded]] = {"train": [], "validation": [], "test": []}
-    for item in loaded:
-        by_split[assignment[item.sample.patient]].append(item)
-    for s, items in by_split.items():
-        if not items:
-            raise TaskDataError(f"the {s} split is empty ({len(assignment)} patients); add data or change --validation/--test")
-    fixed = {s: _arrays(by_split[s], data.task, lut) for s in ("validation", "test")}
-    if data.task == "segmentation" and cfg.val_patches:
-        fixed["validation"] = validation_patches(fixed["validation"], geometry.patch, cfg.val_patches, cfg.foreground_fraction)
+    fixed = {s: _arrays(design.by_split[s], job.data.task, job.lut) for s in ("validation", "test")}
+    if job.data.task == "segmentation" and cfg.val_patches:
+        fixed["validation"] = validation_patches(fixed["validation"], job.geometry.patch, cfg.val_patches, cfg.foreground_fraction)
+    identity = {**cfg.identity(), "split_hash": design.split_id, "samples": len(job.loaded),
+                "subsets": {f"{f:g}": design.subset_ids[f] for f in fractions}}
 
     total = len(fractions) * len(arms) * cfg.trials
+    records: dict[tuple[float, str, str], list[dict]] = {}
     with claim_folder(out, stage="evaluate", identity=identity, outputs=OUTPUTS, config=cfg, overwrite=cfg.overwrite) as claim:
         if claim.resumed:
             log.info("%s: continuing an earlier run of this evaluation (finished trials are kept)", out)
-        records: dict[tuple[float, str, str], list[dict]] = {}
-        done = 0
-        bar = progress(total=total, desc="evaluate", unit="trial")
+        bar, done = progress(total=total, desc="evaluate", unit="trial"), 0
         with logging_redirect_tqdm():  # the per-trial log lines print above the bar
             for f in fractions:
-                kept = set(subsets[f])
-                train_items = [it for it in by_split["train"] if it.sample.patient in kept]
-                arrays = {"train": _arrays(train_items, data.task, lut), **fixed}
+                kept = set(design.subsets[f])
+                train = _arrays([it for it in design.by_split["train"] if it.sample.patient in kept], job.data.task, job.lut)
                 for arm in arms:
                     epochs, patience = (conv_epochs, conv_patience) if arm.mode == CONVERGED else (cfg.epochs, cfg.patience)
-                    settings = TrainSettings(epochs, patience, cfg.batch_size, cfg.lr, geometry.patch, cfg.patches_per_volume,
-                                             cfg.foreground_fraction, cfg.overlap, device)
-                    cell = records.setdefault((f, *arm.key), [])
-                    for i, seed in enumerate(seeds):
+                    settings = TrainSettings(epochs, patience, cfg.batch_size, cfg.lr, job.geometry.patch,
+                                             cfg.patches_per_volume, cfg.foreground_fraction, cfg.overlap, job.device)
+                    for i, seed in enumerate(design.seeds):
                         path = trial_path(out, arm.mode, arm.init.name, f, i)
                         expected = {"label_fraction": f, "mode": arm.mode, "init": arm.init.name, "trial": i, "seed": seed,
-                                    "split_hash": split_id, "subset_hash": subset_ids[f]}
+                                    "split_hash": design.split_id, "subset_hash": design.subset_ids[f]}
                         record = _load_finished(path, expected)
                         if record is None:
-                            model, _ = trial_model(data.task, n_outputs, geometry, arm.init, cfg.width, device, seed)
-                            if arm.mode == "probe":
-                                model = Probe(model)
-                            result = train_trial(model, arrays, task=data.task, kind=kind, label_names=label_names,
-                                                 primary_metric=primary, settings=settings, seed=derive_seed(seed, "data"),
-                                                 desc=f"{arm.mode} {arm.init.name} @ {f:g}, trial {i + 1}")
-                            record = {**expected, "init_source": str(arm.init.weights or SCRATCH), "epochs": epochs,
-                                      "patience": patience, **result}
+                            record = _run_trial(job, arm, {"train": train, **fixed}, settings, cfg.width, expected)
                             write_json(path, nan_to_none(record))
                             log.info("[%d/%d] %s %s, label fraction %g, trial %d: test %s = %.4f (best epoch %d of %d, %.1f s)",
-                                     done + 1, total, arm.mode, arm.init.name, f, i, primary, result["test"][primary],
-                                     result["best_epoch"], result["epochs_run"], result["time_s"])
-                        cell.append(record)
+                                     done + 1, total, arm.mode, arm.init.name, f, i, job.primary, record["test"][job.primary],
+                                     record["best_epoch"], record["epochs_run"], record["time_s"])
+                        records.setdefault((f, *arm.key), []).append(record)
                         done += 1
                         bar.update()
         bar.close()
+        by_split, assignment = design.by_split, design.assignment
         context = {
-            "task": data.task, "task_name": data.recipe or f"{Path(cfg.data).name}-{data.task}", "kind": kind,
-            "data": str(data.root), "primary_metric": primary,
+            "task": job.data.task, "task_name": job.data.recipe or f"{Path(cfg.data).name}-{job.data.task}",
+            "kind": job.kind, "data": str(job.data.root), "primary_metric": job.primary,
             "inits": [{"name": i.name, "source": str(i.weights or SCRATCH), "kind": i.kind} for i in inits],
-            "reference": cfg.reference if cfg.reference in [i.name for i in inits] else scratch.name,
-            "label_fractions": fractions, "modes": list(cfg.modes), "trials": cfg.trials, "seeds": seeds,
-            "budget": {"epochs": cfg.epochs, "patience": cfg.patience},
+            "reference": cfg.reference, "label_fractions": fractions, "modes": list(cfg.modes), "trials": cfg.trials,
+            "seeds": design.seeds, "budget": {"epochs": cfg.epochs, "patience": cfg.patience},
             "converged": {"epochs": conv_epochs, "patience": conv_patience} if conv_epochs else None,
-            "split": {"seed": cfg.split_seed, "hash": split_id, "samples": {s: len(v) for s, v in by_split.items()},
+            "split": {"seed": cfg.split_seed, "hash": design.split_id, "samples": {s: len(v) for s, v in by_split.items()},
                       "patients": {s: sum(v == s for v in assignment.values()) for s in by_split}},
-            "subsets": {f"{f:g}": {"patients": len(subsets[f]), "hash": subset_ids[f]} for f in fractions},
+            "subsets": {f"{f:g}": {"patients": len(design.subsets[f]), "hash": design.subset_ids[f]} for f in fractions},
             "skipped": len(job.skipped),
-            "baselines": trivial_baselines(data, by_split["test"], kind),
+            "baselines": trivial_baselines(job.data, by_split["test"], job.kind),
         }
         return write_report(out, build_report(context, records, seed=cfg.seed))
