@@ -108,6 +108,15 @@ def test_report_holds_paired_statistics_plot_and_verdict(uninterrupted) -> None:
     md = (out / "report.md").read_text()
     assert "## Verdict" in md and "## 50 % labels, finetune" in md and "| toy | 2 |" in md
     assert (out / "efficiency.png").stat().st_size > 1000
+    from semgen.viz.efficiency import plot_efficiency
+
+    (ax,) = plot_efficiency(saved).axes  # one panel per mode; y inside the metric's range, CI bands included
+    low, high = ax.get_ylim()
+    assert 0 <= low < high <= 100
+    assert len(ax.lines) == 3 and len(ax.collections) == 3  # scratch, toy, converged scratch
+    for band in ax.collections:
+        ys = band.get_paths()[0].vertices[:, 1]
+        assert ys.min() >= 0 and ys.max() <= 100
     for mode, init in (("finetune", "toy"), ("converged", "scratch")):
         record = json.loads((out / "trials" / mode / init / "fraction_0.5" / "trial_0.json").read_text())
         assert record["mode"] == mode and record["init"] == init and record["test_predictions"]["ids"]

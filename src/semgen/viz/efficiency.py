@@ -7,21 +7,19 @@ from __future__ import annotations
 import math
 import os
 
-from semgen.utils.io import atomic_path
+from semgen.viz.figure import new_figure, save_figure
 
 CONVERGED_MODE = "converged"  # the converged-scratch control (semgen.finetune.evaluation_report.CONVERGED)
 
 
-def plot_efficiency(report: dict, path: str | os.PathLike) -> None:
+def plot_efficiency(report: dict, path: str | os.PathLike | None = None):
     """Draw the label-efficiency curves of an evaluate ``report`` (its ``results``: per
     fraction, mode and initialisation ``mean`` and ``ci95_mean`` in [0, 1]) in percent, the
     y axis clipped to the metric's range [0, 100]; the x axis (label fraction, %) is
-    logarithmic. Writes a PNG atomically."""
-    from matplotlib.figure import Figure
-
+    logarithmic. Returns the figure; written as PNG to ``path`` when given."""
     fractions = report["label_fractions"]
     modes = report["modes"]
-    fig = Figure(figsize=(4.8 * len(modes), 3.8))
+    fig = new_figure(4.8 * len(modes), 3.8)
     axes = fig.subplots(1, len(modes), squeeze=False)[0]
     names = [i["name"] for i in report["inits"]]
     colors = {n: f"C{k % 10}" for k, n in enumerate(names)}
@@ -58,6 +56,6 @@ def plot_efficiency(report: dict, path: str | os.PathLike) -> None:
     for ax in axes:
         ax.set_ylim(max(0.0, low - pad) if high >= low else 0.0, min(100.0, high + pad) if high >= low else 100.0)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+    save_figure(fig, path, dpi=120)
+    return fig
 
