@@ -14,7 +14,16 @@
 #   DATA     the hippocampus-mri folder (default ../shared/data/hippocampus-mri)
 # Report + per-trial JSON land in benchmarks/evidence/results/hippo-few/.
 #
-# Runtime estimate on a quiet 2-core CPU: see ESTIMATE below (pilots on a SHARED machine).
+# Runtime: see PILOTS and ESTIMATE below.
+#
+# PILOTS: none of its own (the machine was SHARED, load 12-17 on 2 cores, while this was
+# written); sized from mri3d.sh's measured stage times (results/mri3d/timings.tsv: 5 trials at
+# 17 labelled volumes, 25 epochs x 8 patches per volume = 386 s, ~77 s a trial, about half of
+# it the validation patches and predicting the 52 test volumes whole).
+# ESTIMATE (quiet 2 cores): per trial ~15 s at 1 volume to ~45 s at 8 (20 epochs), probe ~0.7x;
+#   4 counts x 5 trials x (5 finetune + 5 probe + converged scratch at 50 epochs) = ~80 min
+#   upper bound (early stopping at patience 6 shortens it), after mri3d.sh; when its
+#   pre-trainings are absent, mri3d.sh runs first (+45 min, its measured total).
 scratch=${1:-/tmp/evidence/hippo-few}
 source "$(dirname "$0")/common.sh"
 data=${2:-$repo/../shared/data/hippocampus-mri}
@@ -24,7 +33,8 @@ MRI3D_SCRATCH=${MRI3D_SCRATCH:-/tmp/evidence/mri3d}
 COUNTS=${COUNTS:-1,2,4,8}
 MODES=${MODES:-finetune,probe}
 FT_PATIENCE=${FT_PATIENCE:-6}
-CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-100}
+CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-50}
+FT_EPOCHS=${FEW_EPOCHS:-20}    # 25 in mri3d.sh; 20 here to fit 90 min
 [ -d "$data/images" ] && [ -d "$data/labels" ] || { echo "hippo-few: $data has no images/ and labels/ folders" >&2; exit 2; }
 mkdir -p "$scratch" "$results"
 start "$scratch/timings.tsv" "labelled volumes $COUNTS, modes $MODES, $TRIALS trials, width $WIDTH, patch $PATCH at 1 mm, $FT_EPOCHS epochs (patience $FT_PATIENCE) x $FT_PATCHES patches per volume, $VAL_PATCHES validation patches per volume, converged scratch $CONVERGED_EPOCHS epochs; pre-trainings of mri3d.sh in $MRI3D_SCRATCH"
@@ -40,7 +50,7 @@ split = json.load(open(sys.argv[1]))
 n = sum(1 for s in split["patients"].values() if s == "train")
 # (k - 0.5) / n: label_subset keeps ceil(f * n) = k patients, whatever the rounding of the printed fraction
 print(",".join(f"{(int(k) - 0.5) / n:.6g}" for k in sys.argv[2].split(",")))
-print(f"== {sys.argv[2]} labelled volumes of {n} training patients: fractions", file=sys.stderr)
+print(f"== {sys.argv[2]} labelled volumes of {n} training patients: label fractions (k - 0.5) / {n}", file=sys.stderr)
 PY
 )
 inits=()

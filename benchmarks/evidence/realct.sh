@@ -12,7 +12,8 @@
 DATA_ROOT=${DATA_ROOT:-$repo/../shared/data}
 SEED=${SEED:-0}
 WIDTH=${WIDTH:-8}               # U-Net base width (published 32)
-PATCH=${PATCH:-32x32x32}        # pre-training crop and fine-tuning patch at 1 mm (published 64x64x32)
+PATCH=${PATCH:-32x32x16}        # pre-training crop and fine-tuning patch at 1 mm (published 64x64x32; the recipe's
+                                # 32x32x32 costs 2x: 16 mm along z holds the median box, 11 mm)
 SPACING=${SPACING:-1}           # mm, isotropic: the cohort and the nodule crops
 CLASSES=${CLASSES:-8}           # C, pattern classes (published 3D: 44)
 NEIGHBORS=${NEIGHBORS:-16}      # K, clamped by discovery to the usable training scans (published 3D: 200)
@@ -25,9 +26,9 @@ THREADS=${THREADS:-2}           # torch threads: part of the result (see README)
 FRACTIONS=${FRACTIONS:-0.05,0.1,0.25,1}  # label fractions of the training patients
 MODES=${MODES:-finetune,probe}
 TRIALS=${TRIALS:-5}
-FT_EPOCHS=${FT_EPOCHS:-20}      # fine-tuning epoch budget (early stopping on validation loss)
-FT_PATIENCE=${FT_PATIENCE:-5}
-CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-80}  # converged-scratch control (evaluate's default: 4x FT_EPOCHS)
+FT_EPOCHS=${FT_EPOCHS:-15}      # fine-tuning epoch budget (early stopping on validation loss)
+FT_PATIENCE=${FT_PATIENCE:-4}
+CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-60}  # converged-scratch control (4x FT_EPOCHS, patience 4x)
 SPLIT_SEED=${SPLIT_SEED:-0}
 DEVICE=${DEVICE:-cpu}
 PRESET=${PRESET:-cpu}          # discovery and pre-training preset (paper on a GPU)
