@@ -21,22 +21,29 @@
 #   evaluate lidc-dev (lidc-nodules, scratch width 8, 32x32x32, fraction 1, 1 trial, 2 epochs):
 #     13 min wall, 151 s CPU in all (reading 494 crops + 2 epochs of 324 samples + test);
 #     scratch test AUC 0.88 after 2 epochs; diameter_mm alone 0.94 on the same 101 test samples
-#   the wiring of every step: ncc.sh ran end to end at toy sizes on a generated DATA_ROOT
-# Quiet-machine rates used for the ESTIMATE (the pilots are too contended to scale): the
-# README benchmark's 71 cubes/s for width-8 32x32x16 pre-training steps (full U-Net), i.e.
-# about 0.015 s per training sample-epoch for segmentation, 0.01 s for the encoder-only
-# classifier, a third of that for a frozen-encoder probe, with every trial run to its full
-# epoch budget (early stopping makes it shorter).
+#   the same at 32x32x16 (the default patch), 3 epochs, load average about 9: 158 s wall,
+#     82 s CPU in all; reading the 494 crops about 18 s; the trial 140 s wall (3 epochs of 324
+#     training + 69 validation samples, then 101 test): about 22 s CPU an epoch; AUC 0.87
+#   the wiring of every step: ncc.sh, ncs.sh, compute.sh and hippo-few.sh ran end to end at
+#     toy sizes on generated data (DATA_ROOT / MRI3D_SCRATCH pointing at them)
+# Rates used for the ESTIMATE: a quiet 2-core machine runs width-8 32x32x16 U-Net training
+# steps at 71 cubes/s (README benchmark `pretrain`, CPU preset), i.e. about 0.014 s per
+# training sample-epoch; the pilot's 22 s CPU an epoch (0.056 s CPU a sample, contended)
+# says it may be up to 2x slower. Estimates give both; every trial is counted at its full
+# epoch budget (early stopping makes it shorter). The next session should time TRIALS=1 first
+# (a fifth of the evaluation) and cut FRACTIONS or epochs if it projects past 90 min.
 # ESTIMATE (quiet 2 cores): the long run, width 16 (~3x the width-8 cost, ~24 crops/s), about
-#   12 s per epoch of ~216 crops + validation: 300 epochs = ~60 min; evaluate scratch + 4
-#   checkpoints (epochs 75, 150, 225, 300) x 5 trials at fraction 0.1 (~32 samples), 10 epochs:
-#   ~9 min with reading; cohort and patterns reused from ncc.sh (else +5 min): ~70-75 min.
+#   9-11 s per epoch of ~216 crops + validation: 360 epochs = ~60-65 min; evaluate scratch + 4
+#   checkpoints (epochs 90, 180, 270, 360) x 5 trials at fraction 0.1 (~32 samples), 10
+#   epochs: ~9 min with reading; cohort and patterns reused from ncc.sh (else +5 min): ~75 min
+#   at the benchmark rate (up to ~2x at the pilot's: then LONG_EPOCHS=180 still gives >= 60
+#   min of CPU time on 2 cores).
 scratch=${1:-/tmp/evidence/realct}
 source "$(dirname "$0")/common.sh"
 source "$repo/benchmarks/evidence/realct.sh"
 LONG_WIDTH=${LONG_WIDTH:-16}
-LONG_EPOCHS=${LONG_EPOCHS:-300}
-KEEP_EVERY=${KEEP_EVERY:-75}
+LONG_EPOCHS=${LONG_EPOCHS:-360}
+KEEP_EVERY=${KEEP_EVERY:-90}
 LONG_FRACTION=${LONG_FRACTION:-0.1}
 FRACTIONS=$LONG_FRACTION MODES=finetune FT_EPOCHS=${FT_EPOCHS_LONG:-10}
 results=$repo/benchmarks/evidence/results/compute

@@ -24,17 +24,22 @@
 #   evaluate lidc-dev (lidc-nodules, scratch width 8, 32x32x32, fraction 1, 1 trial, 2 epochs):
 #     13 min wall, 151 s CPU in all (reading 494 crops + 2 epochs of 324 samples + test);
 #     scratch test AUC 0.88 after 2 epochs; diameter_mm alone 0.94 on the same 101 test samples
-#   the wiring of every step: ncc.sh ran end to end at toy sizes on a generated DATA_ROOT
-# Quiet-machine rates used for the ESTIMATE (the pilots are too contended to scale): the
-# README benchmark's 71 cubes/s for width-8 32x32x16 pre-training steps (full U-Net), i.e.
-# about 0.015 s per training sample-epoch for segmentation, 0.01 s for the encoder-only
-# classifier, a third of that for a frozen-encoder probe, with every trial run to its full
-# epoch budget (early stopping makes it shorter).
+#   the same at 32x32x16 (the default patch), 3 epochs, load average about 9: 158 s wall,
+#     82 s CPU in all; reading the 494 crops about 18 s; the trial 140 s wall (3 epochs of 324
+#     training + 69 validation samples, then 101 test): about 22 s CPU an epoch; AUC 0.87
+#   the wiring of every step: ncc.sh, ncs.sh, compute.sh and hippo-few.sh ran end to end at
+#     toy sizes on generated data (DATA_ROOT / MRI3D_SCRATCH pointing at them)
+# Rates used for the ESTIMATE: a quiet 2-core machine runs width-8 32x32x16 U-Net training
+# steps at 71 cubes/s (README benchmark `pretrain`, CPU preset), i.e. about 0.014 s per
+# training sample-epoch; the pilot's 22 s CPU an epoch (0.056 s CPU a sample, contended)
+# says it may be up to 2x slower. Estimates give both; every trial is counted at its full
+# epoch budget (early stopping makes it shorter). The next session should time TRIALS=1 first
+# (a fifth of the evaluation) and cut FRACTIONS or epochs if it projects past 90 min.
 # ESTIMATE (quiet 2 cores): prepare 2 min + discover 3 min + 4 pre-trainings x ~4 min (40
-#   epochs of about 216 crops) = ~20 min; evaluate: reading 2 min, finetune 5 inits x 5 trials
-#   x 15 epochs x 324 x (0.05+0.1+0.25+1) samples = 28 min, probe 10 min, converged scratch
-#   (60 epochs) 23 min: ~82 min in all, upper bound. First run TRIALS=1 (about a fifth of the
-#   evaluation) to time it; lower FT_EPOCHS/CONVERGED_EPOCHS if it says > 90 min.
+#   epochs of about 216 crops) = ~20 min; evaluate: reading 1 min, finetune 5 inits x 5 trials
+#   x 10 epochs x 324 x (0.05+0.1+0.25+1) = 113,000 sample-epochs = 26 min, probe (encoder
+#   forward only) ~9 min, converged scratch (40 epochs, 5 trials) 21 min: ~77 min in all at the
+#   benchmark rate, up to ~130 min at the pilot's; upper bounds (no early stopping).
 gpu=0; [ "${1:-}" = --gpu ] && { gpu=1; shift; }
 scratch=${1:-/tmp/evidence/realct}
 source "$(dirname "$0")/common.sh"

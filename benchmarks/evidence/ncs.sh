@@ -20,19 +20,25 @@
 #   evaluate lidc-dev (lidc-nodules, scratch width 8, 32x32x32, fraction 1, 1 trial, 2 epochs):
 #     13 min wall, 151 s CPU in all (reading 494 crops + 2 epochs of 324 samples + test);
 #     scratch test AUC 0.88 after 2 epochs; diameter_mm alone 0.94 on the same 101 test samples
-#   the wiring of every step: ncc.sh ran end to end at toy sizes on a generated DATA_ROOT
-# Quiet-machine rates used for the ESTIMATE (the pilots are too contended to scale): the
-# README benchmark's 71 cubes/s for width-8 32x32x16 pre-training steps (full U-Net), i.e.
-# about 0.015 s per training sample-epoch for segmentation, 0.01 s for the encoder-only
-# classifier, a third of that for a frozen-encoder probe, with every trial run to its full
-# epoch budget (early stopping makes it shorter).
-# ESTIMATE (quiet 2 cores), FT_EPOCHS=10, CONVERGED_EPOCHS=40 (set below): after ncc.sh (its
-#   cohort and pre-trainings reused): reading 2 min, finetune 5 x 5 x 10 epochs x 453 sample-
-#   epochs x 0.015 s = 28 min, probe (decoder trains) ~17 min, converged 23 min: ~70 min;
-#   standalone (pre-training here too) ~90 min: run ncc.sh first.
+#   the same at 32x32x16 (the default patch), 3 epochs, load average about 9: 158 s wall,
+#     82 s CPU in all; reading the 494 crops about 18 s; the trial 140 s wall (3 epochs of 324
+#     training + 69 validation samples, then 101 test): about 22 s CPU an epoch; AUC 0.87
+#   the wiring of every step: ncc.sh, ncs.sh, compute.sh and hippo-few.sh ran end to end at
+#     toy sizes on generated data (DATA_ROOT / MRI3D_SCRATCH pointing at them)
+# Rates used for the ESTIMATE: a quiet 2-core machine runs width-8 32x32x16 U-Net training
+# steps at 71 cubes/s (README benchmark `pretrain`, CPU preset), i.e. about 0.014 s per
+# training sample-epoch; the pilot's 22 s CPU an epoch (0.056 s CPU a sample, contended)
+# says it may be up to 2x slower. Estimates give both; every trial is counted at its full
+# epoch budget (early stopping makes it shorter). The next session should time TRIALS=1 first
+# (a fifth of the evaluation) and cut FRACTIONS or epochs if it projects past 90 min.
+# ESTIMATE (quiet 2 cores), FT_EPOCHS=8, CONVERGED_EPOCHS=30 (set below), segmentation ~1.5x
+#   the classifier's cost (0.021 s a sample-epoch): after ncc.sh (its cohort and pre-trainings
+#   reused): reading 2 min, finetune 5 x 5 x 8 epochs x 453 = 90,600 sample-epochs = 32 min,
+#   probe (decoder trains) ~19 min, converged 24 min: ~77 min (up to ~2x at the pilot's rate);
+#   standalone (pre-training here too) +20 min: run ncc.sh first.
 scratch=${1:-/tmp/evidence/realct}
 source "$(dirname "$0")/common.sh"
-FT_EPOCHS=${FT_EPOCHS:-10} FT_PATIENCE=${FT_PATIENCE:-3} CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-40}  # segmentation costs ~1.5x
+FT_EPOCHS=${FT_EPOCHS:-8} FT_PATIENCE=${FT_PATIENCE:-3} CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-30}  # segmentation costs ~1.5x
 source "$repo/benchmarks/evidence/realct.sh"
 results=$repo/benchmarks/evidence/results/ncs
 mkdir -p "$scratch"
