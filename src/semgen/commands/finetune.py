@@ -63,6 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "on the training patients only and fine-tune later with --split OUT/split.json")
     parser.add_argument("--trial", type=int, help="save this trial (0-based) as OUT/model.safetensors for `semgen "
                         "predict` (default: the trial with the best validation score)")
+    parser.add_argument("--log", metavar="NAME", help="experiment logger: tensorboard (OUT/tensorboard/: each trial's "
+                        "curves per epoch; needs `pip install tensorboard`); default none")
     parser.add_argument("--dataset-name", action="append", metavar="NAME",
                         help="a dataset name for the model card's front matter (README.md); repeatable")
     parser.add_argument("--overwrite", action="store_const", const=True,

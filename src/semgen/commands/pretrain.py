@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "RUN/epochs/epoch_<n>/ (a run folder for --init), e.g. to fine-tune along the pre-training (default 0: only the best)")
     parser.add_argument("--phantoms", type=int, default=None, help="synthetic patients when no INPUT is given (32)")
     parser.add_argument("--discovery-config", default=None, help="YAML of discovery options when discovery runs")
+    parser.add_argument("--log", default=None, metavar="NAME", help="experiment logger: tensorboard (RUN/tensorboard/: "
+                        "scalars per epoch, restoration triplets, atlas; needs `pip install tensorboard`); default none")
     parser.add_argument("--dataset-name", action="append", default=None, metavar="NAME",
                         help="a dataset name for the model card's front matter (README.md); repeatable")
     parser.add_argument("--config", default=None, help="YAML file of these options (flags override it)")

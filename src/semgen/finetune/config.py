@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from semgen.loggers import check_logger
 from semgen.stage import ConfigError, StageConfig, check_at_least, require
 
 
@@ -58,6 +59,7 @@ class FinetuneConfig(StageConfig):
     val_patches: int = 0  # 3D segmentation: validate each epoch on N fixed patches per volume (0: whole volumes)
     device: str = "auto"
     dataset_name: tuple[str, ...] = ()  # dataset names for the model card (README.md front matter)
+    log: str | None = None  # experiment logger (semgen.loggers): tensorboard, or None for none
     trial: int | None = None  # the trial saved as model.safetensors (default: the best on validation)
     overwrite: bool = False  # start again in a results folder made with other options
 
@@ -67,6 +69,7 @@ class FinetuneConfig(StageConfig):
         require(bool(self.out), "--out is required")
         check_at_least(self, ("trials", "epochs", "batch_size", "width", "patches_per_volume"), 1)
         check_at_least(self, ("patience", "val_patches", "trial"), 0)
+        check_logger(self.log)
         require(self.trial is None or self.trial < self.trials,
                 f"--trial must be one of the trials 0..{self.trials - 1}, got {self.trial}")
         require(0 < self.label_fraction <= 1, f"--label-fraction must be in (0, 1], got {self.label_fraction}")

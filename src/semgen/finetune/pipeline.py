@@ -31,6 +31,7 @@ from semgen.finetune.data import RECIPES, Geometry, Loaded, TaskData, TaskDataEr
 from semgen.finetune.splits import SplitError, label_subset, split_hash, split_patients
 from semgen.finetune.stats import mean_sd, nan_to_none
 from semgen.finetune.train import Arrays, TrainSettings, train_trial, validation_patches
+from semgen.loggers import Logger, make_logger
 from semgen.models.checkpoint import save_checkpoint
 from semgen.models.unet import DIVISOR
 from semgen.stage import claim_folder
@@ -42,7 +43,7 @@ from semgen.utils.seeding import derive_seed
 log = logging.getLogger(__name__)
 
 WINDOW_MODALITY = {"ct": "CT", "mr": "MR", "xr": "XR", "minmax": "OT"}
-OUTPUTS = ("summary.json", "split.json", "trials", "model.safetensors", "model.json", "README.md")
+OUTPUTS = ("summary.json", "split.json", "trials", "model.safetensors", "model.json", "README.md", "tensorboard")
 CHOSEN = "chosen.safetensors"
 
 
@@ -328,9 +329,10 @@ def _trial_row(trial: int, record: dict[str, Any], metric_names: list[str]) -> d
             **{m: math.nan if test.get(m) is None else test[m] for m in metric_names}}
 
 
-def _run_trials(cfg: FinetuneConfig, job: Job, arrays: dict[str, Arrays], out: Path, resumed: bool):
-    """Every trial not finished yet (a finished ``trial_<i>.json`` is kept); returns the trial
-    rows, the initialisation's load report and the chosen trial (score, index, weights)."""
+def _run_trials(cfg: FinetuneConfig, job: Job, arrays: dict[str, Arrays], out: Path, resumed: bool, logger: Logger):
+    """Every trial not finished yet (a finished ``trial_<i>.json`` is kept; each epoch's curves
+    go to ``logger`` under ``trial_<i>/``); returns the trial rows, the initialisation's load
+    report and the chosen trial (score, index, weights)."""
     settings = TrainSettings(cfg.epochs, cfg.patience, cfg.batch_size, cfg.lr, job.geometry.patch, cfg.patches_per_volume,
                              cfg.foreground_fraction, cfg.overlap, job.device)
     trials, init_report = [], None
@@ -353,7 +355,8 @@ def _run_trials(cfg: FinetuneConfig, job: Job, arrays: dict[str, Arrays], out: P
                      f"{len(report['missing'])} missing, {len(report['unexpected'])} unexpected, {len(report['mismatched'])} mis-shaped")
         result = train_trial(model, arrays, task=job.data.task, kind=job.kind, label_names=job.label_names,
                              primary_metric=job.primary, settings=settings, seed=derive_seed(seed, "data"),
-                             desc=f"trial {i + 1}/{cfg.trials}")
+                             desc=f"trial {i + 1}/{cfg.trials}",
+                             on_epoch=lambda epoch, values, i=i: logger.scalars(epoch, values, prefix=f"trial_{i}/"))
         score = result["curves"][f"val_{job.primary}"][result["best_epoch"] - 1]
         score = -math.inf if score is None or math.isnan(score) else float(score)
         if (i == cfg.trial) or (cfg.trial is None and (chosen is None or score > chosen[0])):
@@ -460,7 +463,11 @@ def finetune(cfg: FinetuneConfig) -> FinetuneResult:
         if job.data.task == "segmentation" and cfg.val_patches:  # cut once: every trial validates on the same patches
             arrays["validation"] = validation_patches(arrays["validation"], job.geometry.patch, cfg.val_patches,
                                                       cfg.foreground_fraction)
-        trials, init_report, chosen = _run_trials(cfg, job, arrays, out, claim.resumed)
+        logger = make_logger(cfg.log, out)
+        try:
+            trials, init_report, chosen = _run_trials(cfg, job, arrays, out, claim.resumed, logger)
+        finally:
+            logger.close()
         counts = {s: len(items) for s, items in by_split.items()}
         selected_by = _save_model(cfg, job, out, chosen, trials, counts)
         result.summary = _summary(cfg, job, out, trials, init_report, split_doc, counts, chosen, selected_by)

@@ -271,6 +271,7 @@ def train_trial(
     settings: TrainSettings,
     seed: int,
     desc: str = "trial",
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict:
     """Fine-tune ``model`` on ``splits["train"]`` with early stopping on
     ``splits["validation"]`` loss, then test the best epoch's weights on ``splits["test"]``.
@@ -280,7 +281,8 @@ def train_trial(
     "test": metrics, "test_predictions", "best_epoch", "epochs_run", "time_s", "skipped_steps"}``
     (optimiser steps skipped for a non-finite loss or gradient; ``test_predictions`` holds the
     test ``ids``, ``scores`` (probabilities) and ``targets`` for classification, None for
-    segmentation); the model holds the best weights.
+    segmentation); the model holds the best weights. ``on_epoch(epoch, values)`` (optional)
+    receives each epoch's train_loss, val_loss, val_<primary> and lr (e.g. for a logger).
     """
     dev = settings.device
     rng = np.random.default_rng(seed)
@@ -332,6 +334,8 @@ def train_trial(
         curves[f"val_{primary_metric}"].append(val_metrics[primary_metric])
         curves["lr"].append(opt.param_groups[0]["lr"])
         bar.set_postfix(train=f"{curves['train_loss'][-1]:.3f}", val=f"{val_loss:.3f}")
+        if on_epoch is not None:
+            on_epoch(epoch + 1, {k: v[-1] for k, v in curves.items() if k != "epoch"})
         if val_loss < best[0]:
             best = (val_loss, epoch + 1, copy.deepcopy(model.state_dict()))
         elif epoch + 1 - best[1] >= settings.patience:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from semgen.loggers import check_logger
 from semgen.stage import ConfigError, StageConfig, check_at_least, require
 
 PRESETS: dict[str, dict[str, int]] = {
@@ -117,6 +118,7 @@ class PretrainConfig(StageConfig):
     resume: bool = False
     overwrite: bool = False
     dataset_name: tuple[str, ...] = ()  # dataset names for the model card (README.md front matter)
+    log: str | None = None  # experiment logger (semgen.loggers): tensorboard, or None for none
 
     def validate(self) -> None:
         """Every option in range (fields still ``None`` are filled from the preset later)."""
@@ -133,6 +135,7 @@ class PretrainConfig(StageConfig):
         if self.patch is not None and (len(self.patch) not in (2, 3) or min(self.patch) < 1):
             raise ConfigError(f"--patch must be 2 or 3 positive sizes (X Y [Z]), got {self.patch}")
         require(not (self.resume and self.overwrite), "--resume and --overwrite exclude each other")
+        check_logger(self.log)
 
     def identity(self) -> dict[str, Any]:
         """:attr:`IDENTITY` with ``input`` and ``discovery_config`` as absolute paths."""

@@ -26,7 +26,7 @@ from semgen.training.inputs import given_inputs, load_training_data
 from semgen.training.trainer import Trainer
 
 # what a run folder holds besides config.yaml (removed by --overwrite)
-OUTPUTS = (STATE_FILE, "model.safetensors", "model.json", "README.md", "metrics.csv", "curves.png", "summary.json", "triplets", "epochs")
+OUTPUTS = (STATE_FILE, "model.safetensors", "model.json", "README.md", "metrics.csv", "curves.png", "summary.json", "triplets", "epochs", "tensorboard")
 InputsFn = Callable[[PretrainConfig, Path], dict[str, str | None]]
 T = TypeVar("T")
 

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from semgen.loggers import Logger, make_logger
 from semgen.tasks import BranchNet, Objective, get_method
 from semgen.training.checkpoint import STATE_FILE, save_state
 from semgen.training.config import PretrainConfig
@@ -111,6 +112,7 @@ class Trainer:
         self.info = info or DistInfo()
         self.device = self.info.device
         self.on_step = on_step
+        self.logger = Logger(self.run_dir)  # the --log logger on rank 0 while run() trains
         self.method = get_method(cfg.method)
         if self.method.classification and data.num_classes < 2:
             raise ValueError(
@@ -214,6 +216,21 @@ class Trainer:
         cfg = self.cfg
         if self.info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.logger = make_logger(cfg.log, self.run_dir)
+            atlas = Path(self.data.metadata.get("patterns") or self.run_dir / "-") / "atlas.png"
+            if atlas.is_file() and self.epoch == 0:
+                self.logger.image_file("atlas", atlas, 0)
+        try:
+            summary = self._train()
+        finally:
+            self.logger.close()
+        if self.info.is_main:
+            write_json(self.run_dir / "summary.json", summary)
+        barrier(self.info)
+        return summary
+
+    def _train(self) -> dict[str, Any]:
+        cfg = self.cfg
         stopped = "early stopping" if self._patience_spent() else "completed"
         while self.epoch < cfg.epochs and stopped == "completed":
             warmup = self.epoch < cfg.warmup_epochs
@@ -228,11 +245,7 @@ class Trainer:
             self._end_epoch(row, triplets)
             if self._patience_spent():
                 stopped = "early stopping"
-        summary = self._summary(stopped)
-        if self.info.is_main:
-            write_json(self.run_dir / "summary.json", summary)
-        barrier(self.info)
-        return summary
+        return self._summary(stopped)
 
     def _patience_spent(self) -> bool:
         # the warm-up is a fixed number of epochs (paper Sec. 3); early stopping watches the rest
@@ -429,12 +442,15 @@ class Trainer:
             from semgen.viz.training import plot_curves, plot_triplets
 
             plot_curves(self.rows, self.run_dir / "curves.png", title=f"{cfg.method} pre-training")
+            self.logger.scalars(self.epoch, {k: v for k, v in row.items() if k != "epoch"})
             if triplets is not None:
                 *arrays, labels = triplets
+                picture = self.run_dir / "triplets" / f"epoch_{self.epoch:03d}.png"
                 plot_triplets(
-                    *arrays, self.run_dir / "triplets" / f"epoch_{self.epoch:03d}.png",
+                    *arrays, picture,
                     title=f"epoch {self.epoch}: validation crops, schedule {self.method.schedule}", labels=labels,
                 )
+                self.logger.image_file("triplets", picture, self.epoch)
         barrier(self.info)
 
     def _save_model(self, folder: Path, val_loss: float) -> None:
