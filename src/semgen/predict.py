@@ -14,6 +14,7 @@ stored intensity window, 3D volumes resampled to the stored spacing), then:
   arg-max mapped to the task's label values, and written as ``OUT/<id>.nii.gz`` on the
   input file's own grid (size, spacing, origin and direction: the canonical reorientation is
   undone exactly, :func:`semgen.io.scan.to_source_geometry`);
+  (an nnU-Net ``<case>_0000`` input is named by its case, as nnU-Net names its predictions);
 - **classification**: ``OUT/predictions.csv`` with one row per scan: id, source, one
   probability column per class and the predicted class.
 
@@ -37,6 +38,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from semgen.finetune.layouts import CHANNEL
 from semgen.io.intensity import normalize_intensity
 from semgen.io.scan import Scan, ScanError, to_source_geometry
 from semgen.io.sources import ScanSource, assign_ids, entry, find_sources, read_source
@@ -212,6 +214,22 @@ def _reason(error: Exception, path: str) -> str:
     return f"unexpected {type(error).__name__}: {error}"
 
 
+def _cases(sources: list[ScanSource], skipped: list[dict[str, str]]) -> list[tuple[ScanSource, str]]:
+    """``(source, output id)`` pairs. nnU-Net inputs (``<case>_<CCCC>`` files) are named by their
+    case; channels other than ``0000`` are skipped (the networks take one channel)."""
+    tasks = []
+    for source, sid in zip(sources, assign_ids(sources), strict=True):
+        m = CHANNEL.match(sid)
+        if m and m["channel"] != "0000":
+            skipped.append(entry(source.path, f"channel {m['channel']} of case {m['case']}: the model takes one channel (0000)", sid))
+        else:
+            tasks.append((source, sid))
+    cases = [CHANNEL.match(sid)["case"] if CHANNEL.match(sid) else sid for _, sid in tasks]
+    if len(set(cases)) == len(cases):
+        tasks = [(source, case) for (source, _), case in zip(tasks, cases)]
+    return tasks
+
+
 def predict(cfg: PredictConfig) -> dict[str, Any]:
     """Predict every scan under ``cfg.inputs`` and write ``cfg.out``; returns the report (also
     ``OUT/report.json``): ``ok`` / ``skipped`` / ``failed`` lists of ``{"path", "id",
@@ -230,7 +248,7 @@ def predict(cfg: PredictConfig) -> dict[str, Any]:
         raise PredictError(f"--overlap must be in [0, 1), got {overlap}")
     out = Path(cfg.out)
     sources, skipped, failed = find_sources(cfg.inputs)
-    tasks = list(zip(sources, assign_ids(sources), strict=True))
+    tasks = _cases(sources, skipped)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     workers = max(1, min(cfg.workers or min(4, os.cpu_count() or 1), len(tasks) or 1))

@@ -4,8 +4,9 @@ Layouts (:func:`discover_task` detects which):
 
 - **class sub-folders**: ``DATA/<class>/<image or volume>`` (classification); a
   ``DATA/train/<class>/...`` + ``DATA/test/<class>/...`` pair honours the given test split;
-- **images/ + labels/** with matching file names (Medical Segmentation Decathlon style;
-  ``imagesTr``/``labelsTr`` too): segmentation;
+- **images/ + labels/** with matching file names (``imagesTr``/``labelsTr`` too): segmentation;
+- **nnU-Net v2 raw** and **Medical Segmentation Decathlon** folders (``dataset.json``, or
+  ``imagesTr/`` with ``_0000`` channel suffixes): segmentation, see :mod:`semgen.finetune.layouts`;
 - **a CSV** with ``path`` or ``image``, ``label`` and optional ``patient`` and ``split``
   columns: classification when labels are class names (``a;b`` = multi-label), segmentation
   when they are label-map files (relative paths are relative to the CSV's folder);
@@ -432,6 +433,8 @@ def discover_task(path: str | Path, *, task: str | None = None, recipe: str | No
     """Find the target task in ``path`` (a folder or a CSV file): a named ``recipe``, a
     recipe detected from the layout, or a generic layout. ``task`` (classification /
     segmentation) picks between phantom tasks and is checked against the layout."""
+    from semgen.finetune.layouts import is_nnunet_or_msd, read_nnunet_or_msd
+
     path = Path(path)
     if not path.exists():
         raise TaskDataError(f"{path}: no such file or folder")
@@ -455,6 +458,8 @@ def discover_task(path: str | Path, *, task: str | None = None, recipe: str | No
             raise TaskDataError(f"{path}: does not have the layout of --recipe {recipe} ({e})") from None
     elif path.is_file() and path.suffix.lower() == ".csv":
         data = read_csv_task(path)
+    elif is_nnunet_or_msd(path):
+        data = read_nnunet_or_msd(path)
     elif path.is_dir() and any((path / a).is_dir() for a in ("images", "imagesTr")):
         data = read_image_label_folders(path)
     elif path.is_dir():
