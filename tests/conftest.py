@@ -14,6 +14,7 @@ SHARED_DATA = Path(os.environ.get("SEMGEN_SHARED_DATA", REPO.parent / "shared" /
 
 # one intra-op thread per test process: pytest-xdist runs one process per core
 torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the verbs' default --threads (tests call semgen.cli.main in-process)
 os.environ.setdefault("SEMGEN_NO_PROGRESS", "1")
 
 

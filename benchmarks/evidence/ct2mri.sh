@@ -33,10 +33,10 @@ stage phantoms "$semgen" phantoms "$scratch/phantoms" --n "$PHANTOMS" --preset s
 stage prepare "$semgen" prepare "$scratch/phantoms" --out "$scratch/cohort" --seed "$SEED"
 stage discover "$semgen" discover "$scratch/cohort" --out "$scratch/patterns" --preset cpu \
   --classes "$CLASSES" --neighbors "$NEIGHBORS" --val-neighbors "$VAL_NEIGHBORS" \
-  --patch-size "$PATCH" --seed "$SEED"
+  --patch "$PATCH" --seed "$SEED"
 
 pretrain_four "$scratch/patterns" "$scratch/cohort" "$scratch/pretrain" "$MG_EPOCHS" "$MG_CROPS" \
-  --preset cpu --width "$WIDTH" --patch ${PATCH//x/ } --seed "$SEED"
+  --preset cpu --width "$WIDTH" --patch "$PATCH" --seed "$SEED"
 
 hippocampus_finetunes "$data" "$scratch/pretrain" "$results"
 finish ct2mri "$results"

@@ -33,8 +33,8 @@ mkdir -p "$results"
 start "$scratch/ablation-timings.tsv" "width $WIDTH, patch ${PATCH}x$PATCH, $EPOCHS epochs, label fraction $FRACTION, $TRIALS trials, split seed $SPLIT_SEED, seed $SEED"
 
 stage "discover C=64" "$semgen" discover "$scratch/cohort" --out "$scratch/patterns-c64" --preset cpu \
-  --classes 64 --neighbors 16 --val-neighbors 4 --patch-size "${PATCH}x$PATCH" --features "$scratch/patterns/features.npy" --seed "$SEED"
-common=(--method semantic-genesis --preset cpu --width "$WIDTH" --patch "$PATCH" "$PATCH" --epochs "$EPOCHS" --seed "$SEED")
+  --classes 64 --neighbors 16 --val-neighbors 4 --patch "${PATCH}x$PATCH" --features "$scratch/patterns/features.npy" --seed "$SEED"
+common=(--method semantic-genesis --preset cpu --width "$WIDTH" --patch "${PATCH}x$PATCH" --epochs "$EPOCHS" --seed "$SEED")
 stage "pretrain semantic-genesis-c64" "$semgen" pretrain "$scratch/patterns-c64" --out "$scratch/pretrain/semantic-genesis-c64" "${common[@]}"
 stage "pretrain semantic-genesis-cls0.1" "$semgen" pretrain "$scratch/patterns" --out "$scratch/pretrain/semantic-genesis-cls0.1" \
   --lambda-cls 0.1 "${common[@]}"

@@ -30,7 +30,7 @@ SPLIT_SEED=${SPLIT_SEED:-0}
 mkdir -p "$results"
 start "$scratch/addons-timings.tsv" "width $WIDTH, patch ${PATCH}x$PATCH, $EPOCHS epochs on patterns / $CROP_EPOCHS epochs x 1 crop per scan, label fraction $FRACTION, $TRIALS trials, split seed $SPLIT_SEED, seed $SEED"
 
-common=(--preset cpu --width "$WIDTH" --patch "$PATCH" "$PATCH" --seed "$SEED")
+common=(--preset cpu --width "$WIDTH" --patch "${PATCH}x$PATCH" --seed "$SEED")
 for method in inpainting context-restoration; do
   stage "pretrain $method" "$semgen" pretrain "$scratch/cohort" --method "$method" --out "$scratch/pretrain/$method" \
     --epochs "$CROP_EPOCHS" --subvolumes-per-scan 1 "${common[@]}"

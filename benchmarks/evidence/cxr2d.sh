@@ -40,10 +40,10 @@ start "$scratch/timings.tsv" "width $WIDTH, patch ${PATCH}x$PATCH, discovery C=$
 stage prepare "$semgen" prepare "$data/train" --out "$scratch/cohort" --seed "$SEED"
 stage discover "$semgen" discover "$scratch/cohort" --out "$scratch/patterns" --preset cpu \
   --classes "$CLASSES" --neighbors "$NEIGHBORS" --val-neighbors "$VAL_NEIGHBORS" \
-  --patch-size "${PATCH}x$PATCH" --ae-grid 32x32 --ae-width 8 --ae-epochs 20 --seed "$SEED"
+  --patch "${PATCH}x$PATCH" --ae-grid 32x32 --ae-width 8 --ae-epochs 20 --seed "$SEED"
 
 pretrain_four "$scratch/patterns" "$scratch/cohort" "$scratch/pretrain" "$MG_EPOCHS" 1 \
-  --preset cpu --width "$WIDTH" --patch "$PATCH" "$PATCH" --seed "$SEED"
+  --preset cpu --width "$WIDTH" --patch "${PATCH}x$PATCH" --seed "$SEED"
 
 for fraction in $FRACTIONS; do
   for init in scratch semantic-genesis models-genesis self-classification self-restoration; do

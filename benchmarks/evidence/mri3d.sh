@@ -43,10 +43,10 @@ EOF
 stage prepare "$semgen" prepare "$scratch/train-images" --out "$scratch/cohort" --seed "$SEED"
 stage discover "$semgen" discover "$scratch/cohort" --out "$scratch/patterns" --preset cpu \
   --classes "$CLASSES" --neighbors "$NEIGHBORS" --val-neighbors "$VAL_NEIGHBORS" \
-  --patch-size "$PATCH" --seed "$SEED"
+  --patch "$PATCH" --seed "$SEED"
 
 pretrain_four "$scratch/patterns" "$scratch/cohort" "$scratch/pretrain" "$MG_EPOCHS" "$MG_CROPS" \
-  --preset cpu --width "$WIDTH" --patch ${PATCH//x/ } --seed "$SEED"
+  --preset cpu --width "$WIDTH" --patch "$PATCH" --seed "$SEED"
 
 hippocampus_finetunes "$data" "$scratch/pretrain" "$results" --split "$split"
 finish mri3d "$results"

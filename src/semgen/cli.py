@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -58,18 +57,23 @@ def build_parser(verbs: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``semgen``; returns the process exit code."""
+    from semgen.commands.options import apply_threads, upgrade_argv
+
     argv = list(sys.argv[1:] if argv is None else argv)
     verb = next((a for a in argv if not a.startswith("-")), None)
+    if verb in VERBS:
+        argv = upgrade_argv(verb, argv)
     parser = build_parser([verb] if verb in VERBS else [])
     args = parser.parse_args(argv)
     if args.verb is None:
         parser.print_help()
         return 0
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    from semgen.utils.progress import setup_logging
+
+    setup_logging(verbose=args.verbose)
     try:
+        if hasattr(args, "threads"):
+            apply_threads(args.threads)
         return int(_load(args.verb).run(args) or 0)
     except ValueError as e:
         # bad input (a ValueError subclass names the file and the problem): one line, exit 2;

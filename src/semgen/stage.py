@@ -78,9 +78,15 @@ class StageConfig:
         return {name: values[name] for name in self.IDENTITY}
 
 
+# configuration fields whose flag is not the field's name (semgen.commands.options)
+FLAGS = {"patch_size": "--patch", "num_workers": "--workers", "val_fraction": "--val-fraction",
+         "validation_fraction": "--val-fraction", "validation": "--val-fraction", "test": "--test-fraction"}
+
+
 def flag(name: str) -> str:
-    """The command-line flag of a configuration field: ``batch_size`` -> ``--batch-size``."""
-    return "--" + name.replace("_", "-")
+    """The command-line flag of a configuration field: ``batch_size`` -> ``--batch-size``,
+    ``patch_size`` -> ``--patch`` (:data:`FLAGS`)."""
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 def require(ok: bool, message: str) -> None:

@@ -221,7 +221,7 @@ def test_command_line(cohort3d, tmp_path, capsys) -> None:
     from semgen.cli import main
 
     out = tmp_path / "p"
-    options = ["--patch-size", "16x16x8", "--classes", "3", "--neighbors", "2", "--val-neighbors", "1",
+    options = ["--patch", "16x16x8", "--classes", "3", "--neighbors", "2", "--val-neighbors", "1",
                "--ae-grid", "16x16x8", "--ae-width", "2", "--ae-depth", "2", "--ae-epochs", "1", "--seed", "1"]
     assert main(["discover", str(cohort3d), "--out", str(out), *options]) == 0
     summary = capsys.readouterr().out
@@ -229,5 +229,5 @@ def test_command_line(cohort3d, tmp_path, capsys) -> None:
     assert "classes: 3" in (out / "config.yaml").read_text()
     assert main(["discover", str(cohort3d), "--out", str(out), *options[:-1], "2"]) == 2
     assert "use --overwrite" in capsys.readouterr().err
-    assert main(["discover", str(cohort3d), "--out", str(tmp_path / "q"), "--patch-size", "16x16"]) == 2
-    assert "--patch-size 16x16 has 2 axes but the cohort is 3D" in capsys.readouterr().err
+    assert main(["discover", str(cohort3d), "--out", str(tmp_path / "q"), "--patch", "16x16"]) == 2
+    assert "--patch 16x16 has 2 axes but the cohort is 3D" in capsys.readouterr().err

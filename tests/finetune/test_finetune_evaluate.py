@@ -191,9 +191,11 @@ def test_probe_leaves_every_encoder_tensor_unchanged(task: str) -> None:
 def test_cli_help_documents_every_option_and_bad_input_is_one_line(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         main(["evaluate", "--help"])
+    from semgen.stage import flag
+
     text = capsys.readouterr().out
     flags = {"inits": "--init", "resample": "--no-resample", "data": "data"}
     for field in dataclasses.fields(EvaluateConfig):
-        assert flags.get(field.name, "--" + field.name.replace("_", "-")) in text, field.name
+        assert flags.get(field.name, flag(field.name)) in text, field.name
     assert main(["evaluate", "nowhere", "--out", "x", "--label-fractions", "0.5,2"]) == 2
     assert "semgen evaluate: error: --label-fractions must be in (0, 1]" in capsys.readouterr().err

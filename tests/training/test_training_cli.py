@@ -46,9 +46,9 @@ def test_pretrain_on_a_pattern_set_writes_the_run_and_prints_a_summary(patterns,
 
 def test_bad_input_is_refused_before_training(patterns, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON, "--patch", "24", "24", "16"]) == 2
+    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON, "--patch", "24x24x16"]) == 2
     assert "larger than the crops" in capsys.readouterr().err
-    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON, "--patch", "12", "12", "12"]) == 2
+    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON, "--patch", "12x12x12"]) == 2
     assert "divisible by 8" in capsys.readouterr().err
     assert not (out / "last.pt").exists()
 
@@ -69,8 +69,9 @@ def test_a_pattern_set_of_one_class_is_refused_for_classification(patterns, tmp_
 
 def test_models_genesis_trains_on_random_subvolumes_of_the_cohort(patterns, tmp_path):
     out = tmp_path / "mg"
-    args = ["pretrain", str(patterns / "cohort"), "--out", str(out), "--method", "models-genesis", *COMMON]
-    assert main([*args, "--patch", "16", "16", "16", "--subvolumes-per-scan", "2"]) == 0
+    common = [a for a in COMMON if a not in ("--warmup-epochs", "1")]  # no classification branch to warm up
+    args = ["pretrain", str(patterns / "cohort"), "--out", str(out), "--method", "models-genesis", *common]
+    assert main([*args, "--patch", "16x16x16", "--subvolumes-per-scan", "2"]) == 0
     rows = read_metrics(out / "metrics.csv")
     assert all(r["loss_cls"] is None and r["loss_rec"] is not None for r in rows)
     assert not (out / "patterns").exists()  # no discovery for Models Genesis
@@ -123,6 +124,83 @@ def test_two_pretrains_with_other_seeds_into_one_folder_never_mix(patterns, tmp_
 
 def test_a_failed_run_leaves_no_folder_behind(patterns, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON, "--patch", "12", "12", "12"]) == 2
+    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON, "--patch", "12x12x12"]) == 2
     assert "divisible by 8" in capsys.readouterr().err and not out.exists()
     assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), *COMMON, "--seed", "4"]) == 0
+
+
+def test_a_run_whose_output_goes_to_a_pipe_reports_every_epoch(patterns, tmp_path):
+    """No terminal, no progress bar: one plain line per epoch still reaches stderr."""
+    env = {k: v for k, v in os.environ.items() if k != "SEMGEN_NO_PROGRESS"}
+    cmd = [sys.executable, "-m", "semgen", "pretrain", str(patterns / "patterns"), "--out", str(tmp_path / "run"),
+           *COMMON, "--threads", "1"]
+    done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split(":")[0] for ln in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert lines[0].startswith("epoch 1/2: warmup; train loss ") and "~" in lines[0] and "left" in lines[0]
+    assert lines[1].startswith("epoch 2/2: joint; train loss ")
+    for part in ("restoration", "val loss", "accuracy", "crops/s", "elapsed"):
+        assert part in lines[1], part
+    assert "\r" not in done.stderr  # no bar drawn into the pipe
+    assert "Pre-trained a 3D U-Net" in done.stdout
+
+
+def test_flags_that_make_no_sense_are_refused_or_warned(patterns, tmp_path, capsys, monkeypatch, caplog):
+    import logging
+
+    import torch
+
+    from semgen.models import speed
+    from semgen.training import PretrainConfig
+    from semgen.training.trainer import _precision
+
+    args = ["pretrain", str(patterns / "cohort"), "--out", str(tmp_path / "mg"), "--method", "models-genesis",
+            "--warmup-epochs", "2"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--warmup-epochs 2" in err and "only a restoration branch" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "mg").exists()
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--schedule", "no-such-schedule"])
+    monkeypatch.setattr(speed, "cpu_bf16_native", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="semgen.training.trainer"):
+        _precision(PretrainConfig(precision="bf16"), torch.nn.Linear(2, 2), torch.device("cpu"), (16, 16, 16))
+    assert "no bf16 instructions" in caplog.text and "9x slower" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(speed, "cpu_bf16_native", lambda: True)
+    with caplog.at_level(logging.WARNING, logger="semgen.training.trainer"):
+        _precision(PretrainConfig(precision="bf16"), torch.nn.Linear(2, 2), torch.device("cpu"), (16, 16, 16))
+    assert "bf16" not in caplog.text
+
+
+def test_schedule_flag_reaches_the_single_corruption_and_identity_schedules(patterns, tmp_path):
+    out = tmp_path / "identity"
+    common = [a for a in COMMON if a not in ("--warmup-epochs", "1")]
+    assert main(["pretrain", str(patterns / "patterns"), "--out", str(out), "--method", "self-restoration",
+                 "--schedule", "identity", *common, "--epochs", "1"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["schedule"] == "identity"
+    import torch
+
+    from semgen.tasks import Objective, get_method
+    from semgen.utils.seeding import torch_generator
+
+    crops = torch.rand(2, 1, 32, 32, 32, generator=torch_generator(0, "crops"))
+    for name in ("identity", "nonlinear", "local-shuffle", "inpaint", "outpaint"):
+        objective = Objective(get_method("self-restoration"), schedule=name)
+        corrupted, target = objective.corrupt(crops, torch_generator(1, name))
+        assert torch.equal(target, crops)
+        assert torch.equal(corrupted, crops) == (name == "identity"), name
+
+
+def test_the_summary_does_not_claim_a_change_over_one_epoch():
+    from semgen.commands.pretrain import describe
+
+    base = {"run": "r", "spatial_dims": 3, "width": 8, "patch": [16, 16, 16], "method": "semantic-genesis",
+            "stopped": "completed", "train_seconds": 3.0, "world_size": 1, "train_samples": 10,
+            "validation_samples": 2, "final_accuracy": None, "final_collapse": None, "best_epoch": 3}
+    one = describe({**base, "epochs": 3, "warmup_epochs": 2, "first_loss_rec": 0.0416, "last_loss_rec": 0.0416})
+    assert "from 0.0416 to 0.0416" not in one and "0.0416 after one epoch" in one
+    many = describe({**base, "epochs": 4, "warmup_epochs": 2, "first_loss_rec": 0.05, "last_loss_rec": 0.04})
+    assert "from 0.0500 to 0.0400 over 2 epochs" in many

@@ -118,7 +118,7 @@ def test_validation_corruptions_are_fixed_from_epoch_to_epoch(tmp_path):
 
 
 def test_restoration_loss_falls_on_the_toy_set(tmp_path):
-    cfg = _cfg(tmp_path, method="self-restoration", epochs=4, lr=3e-3)
+    cfg = _cfg(tmp_path, method="self-restoration", epochs=4, lr=3e-3, warmup_epochs=0)
     _train(cfg)
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
     assert rows[-1]["loss_rec"] < rows[0]["loss_rec"]

@@ -56,7 +56,7 @@ def test_show_transforms_cli_on_a_scan_file(tmp_path, capsys) -> None:
     sitk.WriteImage(sitk.GetImageFromArray(hu), str(path))
     out = tmp_path / "gallery.png"
     assert (
-        main(["show-transforms", "--input", str(path), "--out", str(out), "--rows", "2", "--patch", "32", "32", "16"])
+        main(["show-transforms", "--input", str(path), "--out", str(out), "--rows", "2", "--patch", "32x32x16"])
         == 0
     )
     assert imread(out).shape[:2] == (round((1.8 * 2 + 0.3) * 100), round(1.8 * (len(GALLERY_COLUMNS) + 1) * 100))
@@ -70,7 +70,7 @@ def test_show_transforms_cli_on_a_scan_file(tmp_path, capsys) -> None:
 def test_show_transforms_cli_default_phantom(tmp_path) -> None:
     out = tmp_path / "gallery.png"
     assert (
-        main(["show-transforms", "--preset", "tiny", "--rows", "1", "--patch", "32", "32", "16", "--out", str(out)])
+        main(["show-transforms", "--preset", "tiny", "--rows", "1", "--patch", "32x32x16", "--out", str(out)])
         == 0
     )
     assert out.is_file()
@@ -79,7 +79,7 @@ def test_show_transforms_cli_default_phantom(tmp_path) -> None:
 def test_show_transforms_rejects_bad_input(tmp_path, capsys) -> None:
     assert main(["show-transforms", "--patch", "32", "--out", str(tmp_path / "g.png")]) == 2
     assert "--patch" in capsys.readouterr().err
-    assert main(["show-transforms", "--preset", "tiny", "--patch", "32", "32", "--out", str(tmp_path / "g.png")]) == 2
+    assert main(["show-transforms", "--preset", "tiny", "--patch", "32x32", "--out", str(tmp_path / "g.png")]) == 2
     assert "3-D image needs a --patch of 3 sizes" in capsys.readouterr().err
     junk = tmp_path / "notes.txt"
     junk.write_text("not an image")

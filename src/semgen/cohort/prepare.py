@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import logging
 import os
 import time
 from pathlib import Path
@@ -39,8 +40,10 @@ from semgen.io.scan import ScanError, resample
 from semgen.io.sources import ScanSource, assign_ids, entry, find_sources, read_source
 from semgen.stage import ConfigError, StageConfig, claim_folder, flag, require
 from semgen.utils.io import write_json
-from semgen.utils.progress import progress
+from semgen.utils.progress import Pace, progress
 from semgen.utils.workers import process_pool
+
+log = logging.getLogger(__name__)
 
 ALREADY_PREPARED = "already prepared (use --overwrite to redo)"
 OUTPUTS = (MANIFEST, REPORT, "arrays", "masks")
@@ -236,14 +239,16 @@ def _run(tasks: list[tuple[ScanSource, str]], settings: _Settings, workers: int,
     ok: list[dict[str, str]] = []
     last_write = time.monotonic()
     bar = progress(total=len(tasks), desc="prepare", unit="scan")
+    pace = Pace(log, "prepared", len(tasks), unit="scan", every=10)
     try:
-        for result in _outcomes(tasks, settings, _worker_count(workers, len(tasks))):
+        for done, result in enumerate(_outcomes(tasks, settings, _worker_count(workers, len(tasks))), 1):
             bar.update()
             if result["status"] == "ok":
                 records[result["record"].id] = result["record"]
                 ok.append(result["entry"])
             else:
                 (skipped if result["status"] == "skipped" else failed).append(result["entry"])
+            pace.step(done, f"{len(ok)} ok, {len(skipped)} skipped, {len(failed)} failed")
             if time.monotonic() - last_write > _MANIFEST_EVERY_S:
                 write_manifest(root, records.values())
                 last_write = time.monotonic()

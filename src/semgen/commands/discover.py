@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _size(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 64x64x32, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive sizes like 64x64x32, got {text!r}")
-    return values
+from semgen.commands.options import add_threads, sizes
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -32,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--neighbors", type=int, help="K, training scans per class incl. the reference (3D 200, 2D 1000)")
     g.add_argument("--val-neighbors", dest="val_neighbors", type=int, help="validation scans per class (30)")
     g.add_argument("--resolutions", type=int, help="crops per training scan: 1 native + larger ones resized back (3)")
-    g.add_argument("--patch-size", dest="patch_size", type=_size, metavar="XxYxZ", help="native crop size (3D 64x64x32, 2D 224x224)")
+    g.add_argument("--patch", dest="patch_size", type=sizes, metavar="XxYxZ", help="native crop size (3D 64x64x32, 2D 224x224)")
     g.add_argument("--multires-scale", dest="multires_scale", type=_range, metavar="LO,HI", help="in-plane size range of extra crops, x patch (0.78,1.25)")
     g.add_argument("--multires-shift", dest="multires_shift", type=int, help="in-plane shift of extra crops (10 for a 64 patch)")
     g.add_argument("--placement", choices=("body", "voxel"), help="body: relative to each scan's body (default); voxel: same indices (published)")
@@ -46,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--val-fraction", dest="val_fraction", type=float, help="validation patients, fraction (0.2)")
     a = parser.add_argument_group("auto-encoder")
     a.add_argument("--preset", choices=("auto", "paper", "cpu"), help="paper: 128x128x64 grid, width 32; cpu: 32x32x16 (2D 64x64), width 8 (auto: paper on CUDA)")
-    a.add_argument("--ae-grid", dest="ae_grid", type=_size, metavar="XxYxZ", help="whole-scan resize grid")
+    a.add_argument("--ae-grid", dest="ae_grid", type=sizes, metavar="XxYxZ", help="whole-scan resize grid")
     a.add_argument("--ae-width", dest="ae_width", type=int, help="base filters")
     a.add_argument("--ae-depth", dest="ae_depth", type=int, help="levels (4)")
     a.add_argument("--ae-epochs", dest="ae_epochs", type=int, help="maximum epochs")
@@ -59,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--materialize", action="store_const", const=True, help="also write all crops to one float16 array (crops.npy)")
     o.add_argument("--device", help="auto (cuda when available), cpu, cuda, cuda:1, ...")
     o.add_argument("--seed", type=int, help="random seed (0)")
+    add_threads(o)
     o.add_argument("--overwrite", action="store_true", help="start again in a PATTERNS folder made with other options")
 
 

@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from semgen.commands.options import add_threads, sizes, spacings
+
 RECIPE_NAMES = ("phantom-nodules", "phantom-organs", "cxr-pneumonia", "hippocampus-mri", "lidc-nodules", "lidc-nodule-masks")
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.lower().replace(",", "x").split("x"))
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.lower().replace(",", "x").split("x"))
 
 
 def add_task_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,18 +20,18 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """Split, loop and geometry options shared by ``finetune`` and ``evaluate``
-    (fields of :class:`semgen.finetune.config.FinetuneConfig`), then --device and --config."""
+    (fields of :class:`semgen.finetune.config.FinetuneConfig`), then --device, --threads and --config."""
     parser.add_argument("--split-seed", type=int, help="fixes the patient split and label subsets (default 0)")
     parser.add_argument("--split", help="reuse a saved split.json (pair results on one test set)")
-    parser.add_argument("--validation", type=float, help="share of patients for validation (default 0.15)")
-    parser.add_argument("--test", type=float, help="share of patients for testing, unless the data gives a test split (default 0.2)")
+    parser.add_argument("--val-fraction", dest="validation", type=float, help="share of patients for validation (default 0.15)")
+    parser.add_argument("--test-fraction", dest="test", type=float, help="share of patients for testing, unless the data gives a test split (default 0.2)")
     parser.add_argument("--epochs", type=int, help="maximum epochs per trial (default 30)")
     parser.add_argument("--patience", type=int, help="early-stopping patience on validation loss (default 6)")
     parser.add_argument("--batch-size", type=int, help="default 8")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--width", type=int, help="U-Net base width for scratch (default: checkpoint's; else 32 on CUDA, 8 on CPU)")
-    parser.add_argument("--patch", type=_ints, help="patch size, e.g. 64x64x32 (default: checkpoint's, else the recipe's)")
-    parser.add_argument("--spacing", type=_floats, help="resample 3D volumes to this spacing in mm, e.g. 1x1x1 (default: checkpoint's, else the recipe's)")
+    parser.add_argument("--patch", type=sizes, metavar="XxYxZ", help="patch size, e.g. 64x64x32 (default: checkpoint's, else the recipe's)")
+    parser.add_argument("--spacing", type=spacings, metavar="XxYxZ", help="resample 3D volumes to this spacing in mm, e.g. 1x1x1 (default: checkpoint's, else the recipe's)")
     parser.add_argument("--no-resample", dest="resample", action="store_const", const=False, help="keep 3D volumes at native spacing")
     parser.add_argument("--modality", choices=("CT", "MR", "XR", "OT"), help="intensity normalisation kind (default: recipe/checkpoint/file)")
     parser.add_argument("--patches-per-volume", type=int, help="3D segmentation: random patches per training volume per epoch (default 2)")
@@ -47,6 +41,7 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-patches", type=int, help="3D segmentation: validate each epoch on N fixed patches per "
                         "volume instead of whole volumes (faster; default 0 = whole volumes; the test is always whole)")
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
+    add_threads(parser)
     parser.add_argument("--config", help="YAML file of options (flags override it)")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from semgen.commands.options import add_threads
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", help="output folder (created; files in it are replaced atomically)")
@@ -22,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file of options (flags given here override it)")
     parser.add_argument("--overwrite", action="store_true", default=None,
                         help="replace phantoms of another count, seed or preset in OUT")
+    add_threads(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from semgen.commands.options import add_threads
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="a `semgen finetune` results folder (its model.safetensors) or that file")
@@ -20,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
     parser.add_argument("--seed", type=int, help="recorded in config.yaml (prediction is deterministic)")
     parser.add_argument("--config", help="YAML file of options (flags override it)")
+    add_threads(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from semgen.commands.options import add_threads, spacings
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="files and folders of scans (walked recursively)")
@@ -30,18 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="MR per-volume percentiles mapped to [0, 1] (default 0.5 99.5)",
     )
     parser.add_argument(
-        "--spacing",
-        type=float,
-        nargs="+",
-        metavar="MM",
-        help="resample to this spacing (x y [z] in mm; one value: isotropic)",
+        "--spacing", type=spacings, metavar="XxYxZ", help="resample to this spacing in mm, e.g. 1x1x2.5 (one value: isotropic)"
     )
     parser.add_argument(
-        "--array-spacing",
-        type=float,
-        nargs="+",
-        metavar="MM",
-        help="spacing of NumPy inputs, in x y [z] order (one value: isotropic)",
+        "--array-spacing", type=spacings, metavar="XxYxZ", help="spacing of NumPy inputs in mm, x, y[, z] order, e.g. 1x1x2.5"
     )
     parser.add_argument("--array-axes", metavar="ORDER", help="axis order of NumPy inputs, e.g. zyx (default xyz)")
     parser.add_argument("--workers", type=int, help="worker processes (default min(4, CPU count))")
@@ -52,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="redo every scan and drop earlier ones instead of resuming",
     )
     parser.add_argument("--seed", type=int, help="recorded in config.yaml (preparing is deterministic)")
+    add_threads(parser)
 
 
 def _print_summary(result) -> None:

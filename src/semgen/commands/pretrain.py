@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from semgen.commands.options import add_threads, sizes
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from semgen.tasks.methods import METHODS
@@ -19,13 +21,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pattern set, cohort, or folder of scans (default: the built-in synthetic cohort)")
     parser.add_argument("--out", default=None, help="run folder (default: runs/pretrain)")
     parser.add_argument("--method", choices=tuple(METHODS), default=None, help="pre-training method (default: semantic-genesis)")
+    from semgen.transforms.schedules import SCHEDULES
+
+    parser.epilog = (
+        "Several processes (DDP; GPUs or CPU processes): torchrun --nproc-per-node N -m semgen pretrain INPUT "
+        "--out RUN ...; --batch-size is per process, rank 0 writes the run, and --threads defaults to this "
+        "machine's CPUs divided among the N processes."
+    )
+
+    parser.add_argument("--schedule", choices=tuple(SCHEDULES), default=None,
+                        help="corruption schedule instead of the method's: one corruption alone (nonlinear, "
+                        "local-shuffle, inpaint, outpaint), identity (none) or another method's")
     parser.add_argument("--preset", choices=("auto", "cpu", "paper"), default=None,
                         help="defaults for size and schedule: paper (published) or cpu (minutes on 2 cores); "
                         "auto = paper on a GPU with an INPUT, else cpu")
     parser.add_argument("--seed", type=int, default=None, help="seed of every random choice (default 0)")
     parser.add_argument("--width", type=int, default=None, help="U-Net base width (published 32)")
-    parser.add_argument("--patch", type=int, nargs="+", default=None, metavar="N",
-                        help="training crop size X Y [Z], divisible by 8 (default: the pattern crops)")
+    parser.add_argument("--patch", type=sizes, default=None, metavar="XxYxZ",
+                        help="training crop size, e.g. 64x64x32 or 224x224, divisible by 8 (default: the pattern crops)")
     parser.add_argument("--norm", choices=("batch", "published", "instance"), default=None, help="normalisation layers")
     parser.add_argument("--encoder", choices=("unet", "resnet18"), default=None, help="encoder kind")
     parser.add_argument("--epochs", type=int, default=None, help="maximum epochs")
@@ -41,13 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="epochs of classification alone before joint training (published 20)")
     parser.add_argument("--lambda-rec", type=float, default=None, help="restoration loss weight (published 1)")
     parser.add_argument("--lambda-cls", type=float, default=None, help="classification loss weight (published 0.01)")
-    parser.add_argument("--num-workers", type=int, default=None, help="data-loader worker processes")
+    parser.add_argument("--workers", dest="num_workers", type=int, default=None, help="data-loader worker processes")
+    parser.add_argument("--val-fraction", dest="validation_fraction", type=float, default=None,
+                        help="validation patients, fraction (0.2; sub-volume methods)")
     parser.add_argument("--subvolumes-per-scan", type=int, default=None, help="sub-volume methods: crops per scan per epoch")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
                         help="auto = bf16 autocast + channels_last where the hardware supports it")
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads per process (default: torch's); part of the result: the CPU kernels' sums "
-                        "depend on it, so repeat runs with the same count")
+    add_threads(parser)
     parser.add_argument("--deterministic", action="store_true", default=None, help="deterministic algorithms (slower); same bytes for the same seed, device and --threads "
                         "(another thread count gives slightly different weights)")
     parser.add_argument("--keep-every", type=int, default=None, metavar="N", help="also keep every N-th epoch's weights in "
@@ -81,8 +95,6 @@ def run(args: argparse.Namespace) -> int:
                 args.config = str(run_dir / "config.yaml")
             args.out = str(run_dir)
             args.resume = True
-        if args.patch is not None:
-            args.patch = tuple(args.patch)
         cfg = config_from_args(PretrainConfig, args)
         summary = pretrain(cfg)
     except TrainingDiverged as e:
@@ -98,15 +110,22 @@ def describe(summary: dict) -> str:
     run = summary["run"]
     parts = [
         f"Pre-trained a {summary['spatial_dims']}D U-Net (width {summary['width']}, patch "
-        f"{'x'.join(str(p) for p in summary['patch'])}) with {summary['method']} for {summary['epochs']} epoch(s) "
+        f"{'x'.join(str(p) for p in summary['patch'])}) with {summary['method']}"
+        f"{'' if summary.get('schedule') is None else ' (schedule ' + summary['schedule'] + ')'} for {summary['epochs']} epoch(s) "
         f"({summary['stopped']}; {summary['train_seconds']:.0f} s of training on {summary['world_size']} process(es), "
         f"{summary['train_samples']} training and {summary['validation_samples']} validation crops)."
     ]
     if summary.get("first_loss_rec") is not None:
-        parts.append(f"Restoration MSE went from {summary['first_loss_rec']:.4f} to {summary['last_loss_rec']:.4f}.")
+        joint = summary["epochs"] - summary.get("warmup_epochs", 0)
+        if joint > 1:
+            parts.append(f"Restoration MSE went from {summary['first_loss_rec']:.4f} to {summary['last_loss_rec']:.4f} "
+                         f"over {joint} epochs.")
+        else:
+            parts.append(f"Restoration MSE {summary['last_loss_rec']:.4f} after one epoch of restoration.")
     if summary.get("final_accuracy") is not None:
+        of = "validation" if summary["accuracy_of"].startswith("val_") else "training"
         parts.append(
-            f"Pattern accuracy ({summary['accuracy_of']}) {summary['final_accuracy']:.1%} over "
+            f"Pattern accuracy ({of}) {summary['final_accuracy']:.1%} over "
             f"{summary['num_classes']} classes (chance {summary['chance_accuracy']:.1%})."
         )
     if summary.get("final_collapse") is not None:

@@ -6,6 +6,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from semgen.commands.options import add_threads, sizes
+
 
 @dataclass
 class ShowTransformsConfig:
@@ -26,11 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", help="a scan to take patches from (default: a synthetic phantom)")
     parser.add_argument("--out", help="gallery PNG to write (default gallery.png)")
     parser.add_argument("--rows", type=int, help="number of example patches (default 3)")
-    parser.add_argument("--patch", type=int, nargs="+", metavar="N", help="patch size X Y [Z] (default 64 64 32)")
+    parser.add_argument("--patch", type=sizes, metavar="XxYxZ", help="patch size, e.g. 64x64x32 or 224x224 (default 64x64x32)")
     parser.add_argument("--preset", help="phantom preset when no --input is given (default small)")
     parser.add_argument("--modality", help="CT, MR, XR or OT: override the detected modality of --input")
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--config", help="YAML file with these options")
+    add_threads(parser)
 
 
 def run(args: argparse.Namespace) -> int:

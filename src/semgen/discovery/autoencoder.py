@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semgen.utils.io import atomic_path, check_sha256, file_sha256, read_json, write_json
-from semgen.utils.progress import progress
+from semgen.utils.progress import Pace, progress
 from semgen.utils.seeding import derive_seed, torch_generator
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,9 @@ def train_autoencoder(
     generator = torch_generator(seed, "autoencoder-batches")
     best_loss, best_state, since_best, history = math.inf, None, 0, []
     bar = progress(range(epochs), desc="auto-encoder", unit="epoch")
+    pace = Pace(log, "auto-encoder epoch", epochs)
     for epoch in bar:
+        epoch_start = time.perf_counter()
         model.train()
         order = torch.randperm(len(train), generator=generator)
         # a batch of one cannot be batch-normalised in training mode: fold it into the previous one
@@ -165,6 +168,8 @@ def train_autoencoder(
         scheduler.step(val_loss)
         history.append({"epoch": epoch + 1, "loss": total / len(train), "val_loss": val_loss, "lr": optimizer.param_groups[0]["lr"]})
         bar.set_postfix(loss=f"{total / len(train):.4f}", val=f"{val_loss:.4f}")
+        pace.step(epoch + 1, f"loss {total / len(train):.4f}, val loss {val_loss:.4f}, lr "
+                  f"{optimizer.param_groups[0]['lr']:.2g}, {len(train) / (time.perf_counter() - epoch_start):.3g} scans/s")
         if val_loss < best_loss - 1e-6:
             best_loss, best_state, since_best = val_loss, copy.deepcopy(model.state_dict()), 0
         else:

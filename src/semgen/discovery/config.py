@@ -95,7 +95,7 @@ class DiscoveryConfig(StageConfig):
         lo, hi = self.multires_scale
         require(0 < lo < hi, f"--multires-scale must be two increasing positive numbers, got {self.multires_scale}")
         if self.patch_size is not None and (len(self.patch_size) not in (2, 3) or min(self.patch_size) < 1):
-            raise ConfigError(f"--patch-size must be 2 or 3 positive sizes, got {self.patch_size}")
+            raise ConfigError(f"--patch must be 2 or 3 positive sizes, got {self.patch_size}")
         require(self.encoder is None or self.features is None, "give either --encoder or --features, not both")
 
     def resolve(self, spatial_dims: int, cuda: bool) -> DiscoveryConfig:
@@ -109,7 +109,7 @@ class DiscoveryConfig(StageConfig):
         ae = AE_PRESETS[preset]
         patch = tuple(self.patch_size) if self.patch_size is not None else paper["patch_size"]
         if len(patch) != spatial_dims:
-            raise ConfigError(f"--patch-size {'x'.join(map(str, patch))} has {len(patch)} axes but the cohort is {spatial_dims}D")
+            raise ConfigError(f"--patch {'x'.join(map(str, patch))} has {len(patch)} axes but the cohort is {spatial_dims}D")
         grid = tuple(self.ae_grid) if self.ae_grid is not None else ae[spatial_dims]
         if len(grid) != spatial_dims:
             raise ConfigError(f"--ae-grid {'x'.join(map(str, grid))} has {len(grid)} axes but the cohort is {spatial_dims}D")

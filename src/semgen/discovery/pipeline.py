@@ -42,7 +42,7 @@ from semgen.discovery.planning import ClassPlan, CropTable, DiscoveryError, clas
 from semgen.stage import claim_folder
 from semgen.utils.device import resolve_device
 from semgen.utils.io import atomic_path, read_json, save_npy, write_json
-from semgen.utils.progress import progress
+from semgen.utils.progress import Pace, progress
 from semgen.utils.splits import validation_patients
 from semgen.utils.seeding import numpy_rng
 
@@ -148,8 +148,10 @@ def _load_grids(cohort, ids: list[str], grid: tuple[int, ...]) -> torch.Tensor:
     from semgen.discovery.autoencoder import resize_to_grid
 
     out = torch.empty((len(ids), 1, *grid), dtype=torch.float16)
+    pace = Pace(log, "loading scans", len(ids), unit="scan", every=10)
     for i, scan_id in enumerate(progress(ids, desc="loading scans", unit="scan")):
         out[i] = resize_to_grid(cohort.image(scan_id), grid).half()
+        pace.step(i + 1, f"resized to {'x'.join(map(str, grid))}")
     return out
 
 
@@ -204,13 +206,14 @@ def _plan(cfg: DiscoveryConfig, out: Path, state: dict, cohort, ids: list[str], 
     rule = AcceptanceRule(cfg.acceptance, cfg.lung_threshold, cfg.lung_max_dense, cfg.min_foreground, cfg.min_std)
     size = tuple(cfg.patch_size)
     bar = progress(total=cfg.classes, initial=len(plans), desc="planning classes", unit="class")
+    pace = Pace(log, "class", cfg.classes, unit="class", initial=len(plans))
     while len(plans) < cfg.classes:
         if state["next_reference"] >= len(order):
             last = "; ".join(f"{r['reference']}: {r['reason']}" for r in state["rejected"][-3:])
             raise DiscoveryError(
                 f"found only {len(plans)} of {cfg.classes} classes: every one of the {len(order)} training scans was tried "
                 f"as a reference and {len(state['rejected'])} had no acceptable coordinate (last: {last}). "
-                "Try fewer --classes, a smaller --patch-size or --min-distance, or another --acceptance rule"
+                "Try fewer --classes, a smaller --patch or --min-distance, or another --acceptance rule"
             )
         ref = int(order[state["next_reference"]])
         state["next_reference"] += 1
@@ -228,6 +231,7 @@ def _plan(cfg: DiscoveryConfig, out: Path, state: dict, cohort, ids: list[str], 
             plans.append(plan)
             state["classes"].append(plan.to_json(ids))
             bar.update(1)
+            pace.step(len(plans), f"reference {ids[ref]}, crop start {list(plan.start)}, {len(state['rejected'])} reference(s) rejected so far")
         write_json(out / PROGRESS, state)
     bar.close()
     return plans
@@ -238,7 +242,9 @@ def _materialize(path: Path, table: CropTable, ids: list[str], cohort, patch: tu
     with atomic_path(path) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(len(table), *patch))
         current, volume = None, None
-        for row in progress(np.argsort(table.scan, kind="stable"), desc="materialising crops", unit="crop"):
+        pace = Pace(log, "materialising crops", len(table), unit="crop", every=10)
+        for done, row in enumerate(progress(np.argsort(table.scan, kind="stable"), desc="materialising crops", unit="crop")):
+            pace.step(done + 1)
             if table.scan[row] != current:
                 current = table.scan[row]
                 volume = cohort.image(ids[current])
@@ -293,7 +299,7 @@ def _setup(cohort_path: str | Path, cfg: DiscoveryConfig) -> _Run:
     if len(train_pool) == 0:
         raise DiscoveryError(
             f"{cohort_path}: no training scan is at least {'x'.join(map(str, patch))} voxels "
-            f"({int(usable.sum())} usable scans of {len(ids)}); use a smaller --patch-size or a larger cohort"
+            f"({int(usable.sum())} usable scans of {len(ids)}); use a smaller --patch or a larger cohort"
         )
     cfg, clamped = clamp_counts(cfg, len(train_pool), len(val_pool))
     return _Run(cfg, Path(cohort_path), cohort, ids, [r.patient for r in records], shapes, usable, is_val, train_pool,
@@ -308,6 +314,8 @@ def _neighbors(run: _Run, features: np.ndarray, plans: list[ClassPlan], boxes: d
     train_nn, train_d = nearest(features[refs], features[run.train_pool], cfg.neighbors, run.device)
     val_nn, val_d = nearest(features[refs], features[run.val_pool], cfg.val_neighbors, run.device)
     train_nn, val_nn = run.train_pool[train_nn], run.val_pool[val_nn]
+    log.info("neighbours: %d training and %d validation scans per class found for %d classes",
+             train_nn.shape[1], val_nn.shape[1], len(plans))
     needed = np.unique(np.concatenate([refs, train_nn.ravel(), val_nn.ravel()]))
     for i in progress([int(i) for i in needed if int(i) not in boxes], desc="body boxes", unit="scan"):
         boxes[i] = body_box(run.cohort.mask(run.ids[i]))

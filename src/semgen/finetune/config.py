@@ -74,7 +74,7 @@ class FinetuneConfig(StageConfig):
                 f"--trial must be one of the trials 0..{self.trials - 1}, got {self.trial}")
         require(0 < self.label_fraction <= 1, f"--label-fraction must be in (0, 1], got {self.label_fraction}")
         require(0 <= self.validation < 1 and 0 <= self.test < 1 and self.validation + self.test < 1,
-                f"--validation and --test must leave room for training, got {self.validation} and {self.test}")
+                f"--val-fraction and --test-fraction must leave room for training, got {self.validation} and {self.test}")
         require(self.lr > 0, f"--lr must be positive, got {self.lr}")
         require(0 <= self.foreground_fraction <= 1, f"foreground_fraction must be in [0, 1], got {self.foreground_fraction}")
         require(0 <= self.overlap < 1, f"overlap must be in [0, 1), got {self.overlap}")

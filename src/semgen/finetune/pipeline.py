@@ -276,7 +276,7 @@ def _split(cfg: FinetuneConfig, job: Job) -> tuple[dict[str, list[Loaded]], dict
             by_split[s].append(item)
     for s, items in by_split.items():
         if not items:
-            raise SplitError(f"the {s} split is empty ({len(assignment)} patients); add data or change --validation/--test")
+            raise SplitError(f"the {s} split is empty ({len(assignment)} patients); add data or change --val-fraction/--test-fraction")
     log.info("split (seed %d): %s samples; %d of %d training patients at label fraction %g", cfg.split_seed,
              ", ".join(f"{s} {len(items)}" for s, items in by_split.items()), len(kept), len(train_patients), cfg.label_fraction)
     return by_split, {

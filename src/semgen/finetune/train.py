@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from semgen.finetune.metrics import classification_metrics, segmentation_metrics
-from semgen.utils.progress import progress
+from semgen.utils.progress import Pace, progress
 from semgen.utils.seeding import numpy_rng
 
 log = logging.getLogger(__name__)
@@ -297,7 +297,9 @@ def train_trial(
     skipped_steps = 0
     start = time.perf_counter()
     bar = progress(range(settings.epochs), desc=desc, unit="epoch", leave=False)
+    pace = Pace(log, f"{desc} epoch", settings.epochs, start=start)
     for epoch in bar:
+        epoch_start = time.perf_counter()
         model.train()
         if sampler is not None:
             order = np.repeat(np.arange(len(train.ids)), settings.patches_per_volume)
@@ -334,6 +336,9 @@ def train_trial(
         curves[f"val_{primary_metric}"].append(val_metrics[primary_metric])
         curves["lr"].append(opt.param_groups[0]["lr"])
         bar.set_postfix(train=f"{curves['train_loss'][-1]:.3f}", val=f"{val_loss:.3f}")
+        pace.step(epoch + 1, f"train loss {curves['train_loss'][-1]:.4f}, val loss {val_loss:.4f}, val "
+                  f"{primary_metric} {val_metrics[primary_metric]:.4f}, lr {curves['lr'][-1]:.2g}, "
+                  f"{len(order) / (time.perf_counter() - epoch_start):.3g} samples/s")
         if on_epoch is not None:
             on_epoch(epoch + 1, {k: v[-1] for k, v in curves.items() if k != "epoch"})
         if val_loss < best[0]:

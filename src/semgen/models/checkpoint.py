@@ -339,10 +339,15 @@ class LoadReport:
     adapted: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        """One line: counts of loaded / missing / unexpected / mis-shaped / dropped tensors."""
+        """One line: counts of loaded / missing / unexpected / mis-shaped / dropped tensors; how
+        many of the loaded are ``num_batches_tracked`` counters (shape-free, so they load into a
+        model of any width)."""
         total = len(self.loaded) + len(self.missing) + len(self.mismatched)
+        counters = sum(k.endswith("num_batches_tracked") for k in self.loaded)
         text = (
-            f"loaded {len(self.loaded)}/{total} tensors from {self.source} ({LAYOUT_NAMES[self.layout]}): "
+            f"loaded {len(self.loaded)}/{total} tensors from {self.source} ({LAYOUT_NAMES[self.layout]}"
+            + (f"; {counters} of the loaded are batch-norm step counters, not weights" if counters else "")
+            + "): "
             f"{len(self.missing)} missing, {len(self.unexpected)} unexpected, {len(self.mismatched)} mis-shaped, "
             f"{len(self.dropped)} dropped"
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import csv
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from semgen.phantoms.anatomy import PATIENT_TYPES, PRESETS, make_phantom
 from semgen.stage import StageConfig, claim_folder, require
 from semgen.utils.io import atomic_write
 from semgen.utils.workers import process_pool
+
+log = logging.getLogger(__name__)
 
 MANIFEST_FIELDS = [
     "id",
@@ -156,7 +159,7 @@ def phantoms(cfg: PhantomsConfig) -> PhantomsResult:
 
 def _generate_all(cfg: PhantomsConfig) -> list[dict[str, Any]]:
     """Every patient of ``cfg`` generated and written (in worker processes), sorted by id."""
-    from semgen.utils.progress import progress
+    from semgen.utils.progress import Pace, progress
 
     root = Path(cfg.out)
     for sub in ("images", "labels", "nodules"):
@@ -171,16 +174,19 @@ def _generate_all(cfg: PhantomsConfig) -> list[dict[str, Any]]:
     n_workers = min(cfg.n, cfg.workers or cores)
     results: list[dict[str, Any]] = []
     bar = progress(total=cfg.n, desc="phantoms", unit="patient")
+    pace = Pace(log, "phantoms", cfg.n, unit="patient", every=10)
     if n_workers == 1:
         for job in jobs:
             results.append(_generate(*job))
             bar.update()
+            pace.step(len(results), f"{cfg.preset} preset, {n_workers} process(es)")
     else:
         with process_pool(n_workers) as pool:
             futures = [pool.submit(_generate, *job) for job in jobs]
             for future in concurrent.futures.as_completed(futures):
                 results.append(future.result())
                 bar.update()
+                pace.step(len(results), f"{cfg.preset} preset, {n_workers} process(es)")
     bar.close()
     results.sort(key=lambda r: r["row"]["id"])
     return results

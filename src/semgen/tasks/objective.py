@@ -44,7 +44,8 @@ class Objective:
 
     ``corrupt(crops, generator)`` applies the method's schedule from ``semgen.transforms``
     to a whole batch ``(B, 1, *spatial)`` in [0, 1] on its device and returns
-    ``(corrupted input, restoration target)``. ``objective(model, batch, warmup=...)``
+    ``(corrupted input, restoration target)``; ``schedule`` names another schedule to use instead.
+    ``objective(model, batch, warmup=...)``
     takes ``batch = {"input", "target", "label"}`` (label: LongTensor (B,), ignored
     without a classification branch) and a :class:`BranchNet` (possibly inside DDP) and returns
     ``{"loss", "loss_rec", "loss_cls", "acc", "restored", "logits"}``: ``loss`` carries the
@@ -52,7 +53,7 @@ class Objective:
     ``sigmoid`` of the restoration logits, in [0, 1].
     """
 
-    def __init__(self, method: Method, *, lambda_rec: float = 1.0, lambda_cls: float = 0.01):
+    def __init__(self, method: Method, *, lambda_rec: float = 1.0, lambda_cls: float = 0.01, schedule: str | None = None):
         from semgen.transforms import get_schedule
 
         if lambda_rec < 0 or lambda_cls < 0:
@@ -60,7 +61,7 @@ class Objective:
         self.method = method
         self.lambda_rec = float(lambda_rec)
         self.lambda_cls = float(lambda_cls)
-        self.schedule = get_schedule(method.schedule)
+        self.schedule = get_schedule(schedule or method.schedule)
 
     def corrupt(self, crops: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``(corrupted input, restoration target)`` for a batch of crops, drawn from ``generator``."""

@@ -68,8 +68,10 @@ class PretrainConfig(StageConfig):
     ``plateau`` (ReduceLROnPlateau(``lr_gamma``, ``plateau_patience``) on the validation
     loss, the published Keras one) or ``none``. ``precision``: ``auto`` = the models
     area's fast path (bf16 autocast + channels_last where the hardware supports it).
-    ``threads``: torch intra-op threads per process (``None`` = torch's default; 1 is much
-    faster on a machine whose cores other jobs are using).
+    ``schedule``: a corruption schedule of :data:`semgen.transforms.SCHEDULES` used instead of the
+    method's (``None``), e.g. one corruption alone (``nonlinear``, ``local-shuffle``, ``inpaint``,
+    ``outpaint``) or ``identity`` (no corruption). ``threads``: torch intra-op threads per process
+    (``None`` = the ``--threads`` default; 1 is much faster on a machine whose cores other jobs are using).
 
     Identity (:mod:`semgen.stage`): every field that changes the weights, except the
     stopping rule (``epochs``, ``patience``, ``min_delta``: a resumed run may extend it) and
@@ -77,7 +79,7 @@ class PretrainConfig(StageConfig):
     """
 
     IDENTITY = (
-        "input", "method", "preset", "seed", "width", "patch", "norm", "encoder", "batch_size", "lr", "lr_schedule",
+        "input", "method", "schedule", "preset", "seed", "width", "patch", "norm", "encoder", "batch_size", "lr", "lr_schedule",
         "lr_step", "lr_gamma", "plateau_patience", "min_lr", "warmup_epochs", "lambda_rec", "lambda_cls",
         "subvolumes_per_scan", "validation_fraction", "precision", "phantoms", "discovery_config",
     )
@@ -85,6 +87,7 @@ class PretrainConfig(StageConfig):
     input: str | None = None
     out: str = "runs/pretrain"
     method: str = "semantic-genesis"
+    schedule: str | None = None
     preset: str = "auto"
     seed: int = 0
     width: int | None = None
@@ -130,8 +133,11 @@ class PretrainConfig(StageConfig):
         require(self.lr_schedule in LR_SCHEDULES, f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         require(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         require(self.preset in ("auto", *PRESETS), f"--preset: unknown preset {self.preset!r}; known: auto, {', '.join(PRESETS)}")
-        require(0.0 < self.validation_fraction < 1.0,
-                f"validation_fraction (a --config key) must be in (0, 1), got {self.validation_fraction}")
+        require(0.0 < self.validation_fraction < 1.0, f"--val-fraction must be in (0, 1), got {self.validation_fraction}")
+        if self.schedule is not None:
+            from semgen.transforms import SCHEDULES
+
+            require(self.schedule in SCHEDULES, f"--schedule {self.schedule!r}: unknown; known: {', '.join(SCHEDULES)}")
         if self.patch is not None and (len(self.patch) not in (2, 3) or min(self.patch) < 1):
             raise ConfigError(f"--patch must be 2 or 3 positive sizes (X Y [Z]), got {self.patch}")
         require(not (self.resume and self.overwrite), "--resume and --overwrite exclude each other")
@@ -159,6 +165,12 @@ def resolve_config(cfg: PretrainConfig, *, cuda: bool) -> PretrainConfig:
     for key, default in PRESETS[preset].items():
         if values[key] is None:
             values[key] = default
+    if cfg.warmup_epochs and not method.joint and not cfg.resume:  # a resumed run's method check says more
+        raise ConfigError(
+            f"--warmup-epochs {cfg.warmup_epochs}: the warm-up trains the classification branch alone before joint "
+            f"training, and {method.name} has only a {'classification' if method.classification else 'restoration'} "
+            "branch; drop the flag (or set it to 0)"
+        )
     if cfg.warmup_epochs is None:
         values["warmup_epochs"] = min(values["warmup_epochs"], method.warmup_epochs) if method.joint else 0
     return PretrainConfig(**values)

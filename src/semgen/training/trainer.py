@@ -38,7 +38,7 @@ from semgen.training.distributed import DistInfo, all_reduce_sum, barrier, gathe
 from semgen.training.metrics import CollapseMeter, write_metrics
 from semgen.utils.config import config_to_dict
 from semgen.utils.io import write_json
-from semgen.utils.progress import progress
+from semgen.utils.progress import Pace, progress
 from semgen.utils.seeding import derive_seed, torch_generator
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,12 @@ def _precision(cfg: PretrainConfig, model: nn.Module, device: torch.device, patc
         return model, lambda: fast_training_context(device, patch_size), None
     if cfg.precision == "fp16" and device.type != "cuda":
         raise ValueError("--precision fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
+    if cfg.precision == "bf16" and device.type == "cpu":
+        from semgen.models.speed import cpu_bf16_native
+
+        if not cpu_bf16_native():
+            log.warning("--precision bf16: this CPU has no bf16 instructions (AVX512-BF16 or AMX), so bf16 is "
+                        "emulated and training runs about 9x slower than fp32; use --precision auto or fp32")
     dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
     scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" else None
     return model, lambda: torch.autocast(device.type, dtype=dtype), scaler
@@ -118,7 +124,7 @@ class Trainer:
             raise ValueError(
                 f"method {cfg.method} classifies patterns but the data has {data.num_classes} class(es); need at least 2"
             )
-        self.objective = Objective(self.method, lambda_rec=cfg.lambda_rec, lambda_cls=cfg.lambda_cls)
+        self.objective = Objective(self.method, lambda_rec=cfg.lambda_rec, lambda_cls=cfg.lambda_cls, schedule=cfg.schedule)
         if cfg.deterministic:
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
@@ -232,6 +238,7 @@ class Trainer:
     def _train(self) -> dict[str, Any]:
         cfg = self.cfg
         stopped = "early stopping" if self._patience_spent() else "completed"
+        self._pace = Pace(log, "epoch", cfg.epochs, initial=self.epoch)
         while self.epoch < cfg.epochs and stopped == "completed":
             warmup = self.epoch < cfg.warmup_epochs
             if self.epoch == cfg.warmup_epochs and cfg.warmup_epochs > 0:
@@ -433,6 +440,7 @@ class Trainer:
         self.epoch += 1
         ranks = gather_object(self.rng_state(), self.info)  # every rank takes part; rank 0 saves them all
         if self.info.is_main:
+            self._pace.step(self.epoch, epoch_line(row))
             if improved:
                 self._save_model(self.run_dir, self.best)
             if cfg.keep_every and self.epoch % cfg.keep_every == 0:
@@ -483,6 +491,7 @@ class Trainer:
         acc_key = "val_acc_cls" if rows and rows[-1].get("val_acc_cls") is not None else "acc_cls"
         return {
             "method": self.cfg.method,
+            "schedule": self.cfg.schedule,
             "run": str(self.run_dir),
             "stopped": stopped,
             "epochs": len(rows),
@@ -535,3 +544,31 @@ def _one_per_class(labels: torch.Tensor, seen: set[int], limit: int, by_class: b
             seen.add(c)
             picked.append(i)
     return picked
+
+
+def epoch_line(row: dict[str, Any]) -> str:
+    """The metrics of one row of ``metrics.csv`` in words, for the per-epoch log line."""
+
+    def num(key: str, fmt: str = ".4f") -> str | None:
+        value = row.get(key)
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+    parts = [row["phase"]]
+    for prefix, label in (("", "train"), ("val_", "val")):
+        terms = [f"loss {num(prefix + 'loss')}"] if num(prefix + "loss") else []
+        if num(prefix + "loss_rec"):
+            terms.append(f"restoration {num(prefix + 'loss_rec')}")
+        if num(prefix + "loss_cls"):
+            terms.append(f"classification {num(prefix + 'loss_cls')}")
+        if num(prefix + "acc_cls"):
+            terms.append(f"accuracy {num(prefix + 'acc_cls', '.1%')}")
+        if terms:
+            parts.append(f"{label} " + ", ".join(terms))
+    if num("collapse"):
+        parts.append(f"collapse {num('collapse', '.2f')}")
+    parts.append(f"lr {row['lr']:.2g}")
+    if num("cubes_per_s"):
+        parts.append(f"{num('cubes_per_s', '.3g')} crops/s")
+    if row.get("best"):
+        parts.append("best so far")
+    return "; ".join(parts)
