@@ -47,7 +47,7 @@ realct_cohort() {  # realct_cohort WORK: WORK/cohort and WORK/patterns (kept: a 
   fi
   [ -f "$work/cohort/manifest.csv" ] || stage prepare "$semgen" prepare "${inputs[@]}" --out "$work/cohort" --spacing "$SPACING" --seed "$SEED"
   [ -f "$work/patterns/manifest.csv" ] || stage discover "$semgen" discover "$work/cohort" --out "$work/patterns" --preset "$PRESET" \
-    --classes "$CLASSES" --neighbors "$NEIGHBORS" --val-neighbors "$VAL_NEIGHBORS" --patch-size "$PATCH" --seed "$SEED" --device "$DEVICE"
+    --classes "$CLASSES" --neighbors "$NEIGHBORS" --val-neighbors "$VAL_NEIGHBORS" --patch "$PATCH" --seed "$SEED" --device "$DEVICE"
 }
 
 realct_pretrain() {  # realct_pretrain WORK: the four methods in WORK/pretrain/<method> (a finished run is reused)
