@@ -56,11 +56,11 @@ realct_pretrain() {  # realct_pretrain WORK: the four methods in WORK/pretrain/<
     [ -f "$work/pretrain/$method/summary.json" ] && { echo "== pretrain $method: reusing $work/pretrain/$method" >&2; continue; }
     if [ "$method" = models-genesis ]; then
       stage "pretrain $method" "$semgen" pretrain "$work/cohort" --method "$method" --out "$work/pretrain/$method" \
-        --epochs "$MG_EPOCHS" --subvolumes-per-scan "$MG_CROPS" --preset "$PRESET" --width "$WIDTH" --patch ${PATCH//x/ } \
+        --epochs "$MG_EPOCHS" --subvolumes-per-scan "$MG_CROPS" --preset "$PRESET" --width "$WIDTH" --patch "$PATCH" \
         --seed "$SEED" --threads "$THREADS" --device "$DEVICE"
     else
       stage "pretrain $method" "$semgen" pretrain "$work/patterns" --method "$method" --out "$work/pretrain/$method" \
-        --epochs "$EPOCHS" --preset "$PRESET" --width "$WIDTH" --patch ${PATCH//x/ } --seed "$SEED" --threads "$THREADS" --device "$DEVICE"
+        --epochs "$EPOCHS" --preset "$PRESET" --width "$WIDTH" --patch "$PATCH" --seed "$SEED" --threads "$THREADS" --device "$DEVICE"
     fi
   done
 }
