@@ -120,7 +120,7 @@ def model_input(scan: Scan, model: Model, modality: str | None = None) -> np.nda
     modality's default mapping), 3D volumes resampled to the stored spacing, classification
     inputs resized to the patch. Raises ``ValueError`` naming the file for a scan of the
     other dimensionality."""
-    from semgen.finetune.data import _resize
+    from semgen.utils.resize import resize_array
 
     if scan.ndim != model.spatial_dims:
         raise ScanError(scan.source, f"a {scan.ndim}D scan, but the model is {model.spatial_dims}D")
@@ -129,9 +129,9 @@ def model_input(scan: Scan, model: Model, modality: str | None = None) -> np.nda
     image = np.asarray(image, dtype=np.float32)
     if model.spatial_dims == 3 and model.spacing is not None:
         shape = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(image.shape, scan.spacing, model.spacing))
-        image = _resize(image, shape, order=1)
+        image = resize_array(image, shape, order=1)
     if model.task == "classification" or model.spatial_dims == 2:
-        image = _resize(image, model.patch, order=1)
+        image = resize_array(image, model.patch, order=1)
     return np.clip(image, 0, 1).astype(np.float32)
 
 
@@ -172,10 +172,10 @@ def label_map(model: Model, probs: np.ndarray, scan: Scan) -> np.ndarray:
     """Canonical label map of ``scan`` from class probabilities on the model's grid: resized
     back to the scan's own grid (linear, per class), arg-max, mapped to the task's label
     values (uint8, or uint16 above 255)."""
-    from semgen.finetune.data import _resize
+    from semgen.utils.resize import resize_array
 
     if probs.shape[1:] != scan.shape:
-        probs = np.stack([_resize(p, scan.shape, order=1) for p in probs])
+        probs = np.stack([resize_array(p, scan.shape, order=1) for p in probs])
     values = np.asarray(model.label_values or range(len(probs)))
     return values[probs.argmax(0)].astype(np.uint8 if values.max() < 256 else np.uint16)
 

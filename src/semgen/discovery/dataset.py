@@ -52,7 +52,7 @@ class PatternSet:
     def cohort(self):
         """The :class:`semgen.cohort.Cohort` the crops are cut from (opened on first use)."""
         if self._cohort is None:
-            from semgen.cohort import Cohort
+            from semgen.cohort.store import Cohort
 
             self._cohort = Cohort(self.cohort_path)
         return self._cohort

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from semgen.discovery.planning import CropTable
 from semgen.utils.io import atomic_write
+from semgen.utils.resize import resize_tensor
 
 COLUMNS = ("class", "reference", "scan", "patient", "split", "resolution", "start", "size", "distance")
 
@@ -74,17 +74,9 @@ def read_manifest(path: str | Path, ids: list[str]) -> CropTable:
     )
 
 
-def resize_crop(crop: torch.Tensor, patch: tuple[int, ...]) -> torch.Tensor:
-    """(1, *size) float32 -> (1, *patch): trilinear / bilinear, align_corners=False."""
-    if tuple(crop.shape[1:]) == tuple(patch):
-        return crop
-    mode = "trilinear" if len(patch) == 3 else "bilinear"
-    return F.interpolate(crop[None], size=tuple(patch), mode=mode, align_corners=False)[0]
-
-
 def read_crop(volume: np.ndarray, start: np.ndarray, size: np.ndarray, patch: tuple[int, ...] | None = None) -> torch.Tensor:
     """The crop ``volume[start : start + size]`` as a (1, *size) float32 tensor, resized to
     ``patch`` when given and different (the native crop is returned as cut)."""
     window = tuple(slice(int(a), int(a) + int(n)) for a, n in zip(start, size))
     crop = torch.from_numpy(np.array(volume[window], dtype=np.float32))[None]
-    return crop if patch is None else resize_crop(crop, patch)
+    return crop if patch is None else resize_tensor(crop, patch)

@@ -37,11 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from semgen.io.patients import patient_from_name
+from semgen.io.readers import SCAN_SUFFIXES, scan_stem, scan_suffix
 from semgen.utils.progress import progress
+from semgen.utils.resize import resize_array
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr", ".npy", ".npz", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 TASKS = ("classification", "segmentation")
 
 
@@ -104,22 +105,13 @@ class Recipe:
     spacing: tuple[float, ...] | None = None  # mm; 3D inputs are resampled to it unless a checkpoint or --spacing says otherwise
 
 
-def image_stem(path: Path) -> str:
-    """File name without its image suffix (``a.nii.gz`` -> ``a``)."""
-    name = path.name
-    for suf in IMAGE_SUFFIXES:
-        if name.lower().endswith(suf):
-            return name[: -len(suf)]
-    return path.stem
-
-
 def is_image(path: Path) -> bool:
     """A file with a known image suffix, or a folder of DICOM files (a series)."""
     if path.name.startswith("."):
         return False
     if path.is_dir():
         return any(p.suffix.lower() == ".dcm" for p in path.iterdir())
-    return path.name.lower().endswith(IMAGE_SUFFIXES) or path.suffix.lower() == ".dcm"
+    return scan_suffix(path) in SCAN_SUFFIXES
 
 
 def _listing(folder: Path, skipped: list[dict]) -> list[Path]:
@@ -156,7 +148,7 @@ def read_class_folders(root: Path) -> TaskData:
             if not (src / name).is_dir():
                 continue
             for p in _listing(src / name, skipped):
-                sid = f"{src.name}/{name}/{image_stem(p)}" if split else f"{name}/{image_stem(p)}"
+                sid = f"{src.name}/{name}/{scan_stem(p)}" if split else f"{name}/{scan_stem(p)}"
                 patient = patient_from_name(p)
                 # the dataset's own split decides: ids are namespaced per given split folder
                 samples.append(Sample(sid, p, f"{split}:{patient}" if split else patient, k, split))
@@ -176,8 +168,8 @@ def read_image_label_folders(root: Path, label_names: dict[int, str] | None = No
     Label values: ``label_names`` when given, else found when the label maps are read."""
     images_dir, labels_dir = _pair_folders(root)
     skipped: list[dict] = []
-    images = {image_stem(p): p for p in _listing(images_dir, skipped)}
-    labels = {image_stem(p): p for p in _listing(labels_dir, skipped)}
+    images = {scan_stem(p): p for p in _listing(images_dir, skipped)}
+    labels = {scan_stem(p): p for p in _listing(labels_dir, skipped)}
     for name in sorted(set(images) - set(labels)):
         skipped.append({"path": str(images[name]), "reason": f"no label map {labels_dir.name}/{name}.* for this image"})
     for name in sorted(set(labels) - set(images)):
@@ -230,7 +222,7 @@ def read_csv_task(path: Path) -> TaskData:
             target = tuple(sorted(names.index(n.strip()) for n in r["label"].split(";") if n.strip()))
         else:
             target = names.index(r["label"].strip())
-        sid = image_stem(img)
+        sid = scan_stem(img)
         while sid in seen:
             sid += "_"
         seen.add(sid)
@@ -295,7 +287,7 @@ def read_phantom_nodules(root: Path) -> TaskData:
 def read_phantom_organs(root: Path) -> TaskData:
     """Phantom organ segmentation: ``images/`` + ``labels/``, every organ of the label map
     (``semgen.phantoms.LABELS``) a class."""
-    from semgen.phantoms import LABELS
+    from semgen.phantoms.anatomy import LABELS
 
     data = read_image_label_folders(root, {int(k): str(v) for k, v in LABELS.items() if int(k) != 0})
     data.recipe, data.modality = "phantom-organs", "CT"
@@ -359,7 +351,7 @@ def _read_lidc(root: Path, task: str) -> TaskData:
         except (ValueError, OSError) as e:
             skipped.append({"path": str(mask), "reason": f"labels.csv line {i}: {e}"})
             continue
-        sid = image_stem(image)
+        sid = scan_stem(image)
         target: int | Path = int(label) if task == "classification" else mask
         samples.append(Sample(sid, image, r["patient"].strip() or patient_from_name(image), target, center=center))
         diameter = _number((r.get("diameter_mm") or "").strip())
@@ -532,16 +524,6 @@ class Loaded:
     target: int | np.ndarray
 
 
-def _resize(array: np.ndarray, shape: tuple[int, ...], order: int) -> np.ndarray:
-    from scipy import ndimage
-
-    if tuple(array.shape) == tuple(shape):
-        return array
-    factors = [t / s for t, s in zip(shape, array.shape)]
-    out = ndimage.zoom(array, factors, order=order, mode="nearest", grid_mode=True)
-    return out[tuple(slice(0, t) for t in shape)]
-
-
 def crop_centered(array: np.ndarray, center: tuple[float, ...], patch: tuple[int, ...]) -> np.ndarray:
     """The ``patch``-sized block of ``array`` centred on ``center`` (voxels), zero-padded where
     it leaves the array."""
@@ -595,13 +577,13 @@ def load_sample(sample: Sample, data: TaskData, geometry: Geometry) -> Loaded:
     center = sample.center
     if geometry.spatial_dims == 3 and geometry.spacing is not None:
         shape = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(image.shape, scan.spacing, geometry.spacing))
-        if center is not None:  # voxel centres map as in _resize (grid mode)
+        if center is not None:  # voxel centres map as in resize_array (grid mode)
             center = tuple((c + 0.5) * t / n - 0.5 for c, t, n in zip(center, shape, image.shape))
-        image = _resize(image, shape, order=1)
+        image = resize_array(image, shape, order=1)
         if label is not None:
-            label = _resize(label, shape, order=0)
+            label = resize_array(label, shape, order=0)
     if data.task == "classification":
-        image = crop_centered(image, center, geometry.patch) if center is not None else _resize(image, geometry.patch, order=1)
+        image = crop_centered(image, center, geometry.patch) if center is not None else resize_array(image, geometry.patch, order=1)
         if isinstance(sample.target, tuple):
             target: int | np.ndarray = np.zeros(len(data.class_names), dtype=np.float32)
             target[list(sample.target)] = 1
@@ -611,7 +593,7 @@ def load_sample(sample: Sample, data: TaskData, geometry: Geometry) -> Loaded:
     if center is not None:
         image, label = crop_centered(image, center, geometry.patch), crop_centered(label, center, geometry.patch)
     elif geometry.spatial_dims == 2:
-        image, label = _resize(image, geometry.patch, order=1), _resize(label, geometry.patch, order=0)
+        image, label = resize_array(image, geometry.patch, order=1), resize_array(label, geometry.patch, order=0)
     return Loaded(sample, np.clip(image, 0, 1).astype(np.float32), label)
 
 

@@ -113,7 +113,7 @@ class SubvolumeDataset(Dataset):
 
     def _open(self):
         if self._cohort is None:
-            from semgen.cohort import Cohort
+            from semgen.cohort.store import Cohort
 
             self._cohort = Cohort(self.root)
         return self._cohort

@@ -47,7 +47,7 @@ def _default_patch(cfg: PretrainConfig, spatial_dims: int) -> tuple[int, ...]:
 
 
 def _open_cohort(path: Path):
-    from semgen.cohort import Cohort
+    from semgen.cohort.store import Cohort
 
     try:
         return Cohort(path)
