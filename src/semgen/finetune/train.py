@@ -300,34 +300,8 @@ def train_trial(
     pace = Pace(log, f"{desc} epoch", settings.epochs, start=start)
     for epoch in bar:
         epoch_start = time.perf_counter()
-        model.train()
-        if sampler is not None:
-            order = np.repeat(np.arange(len(train.ids)), settings.patches_per_volume)
-            order = order[rng.permutation(len(order))]
-        else:
-            order = rng.permutation(len(train.ids))
-        losses = []
-        for i in range(0, len(order), settings.batch_size):
-            idx = order[i : i + settings.batch_size]
-            if len(idx) < 2 and len(order) > 1:
-                continue  # batch norm needs two samples: a single leftover sample sits this epoch out
-            if sampler is not None:
-                pairs = [sampler.sample(int(j), rng) for j in idx]
-                x, y = torch.stack([p[0] for p in pairs]).to(dev), torch.stack([p[1] for p in pairs]).to(dev)
-                with _fast_context(settings):
-                    loss = segmentation_loss(model(x)[0], y)
-            else:
-                x, y = train.images[idx].to(dev), train.targets[idx].to(dev)
-                with _fast_context(settings):
-                    loss = classification_loss(model(x), y, kind)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf)
-            if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
-                skipped_steps += 1  # as AMP's GradScaler does: never apply a non-finite update
-                continue
-            opt.step()
-            losses.append(float(loss.detach()))
+        losses, skipped = _train_epoch(model, opt, train, sampler, kind, settings, rng)
+        skipped_steps += skipped
         val_loss, val_metrics = evaluate(model, splits["validation"])
         sched.step(val_loss)
         curves["epoch"].append(epoch + 1)
@@ -349,13 +323,7 @@ def train_trial(
         log.warning("%s: skipped %d optimiser step(s) with a non-finite loss or gradient "
                     "(SEMGEN_FAST=0 turns the bf16 fast path off)", desc, skipped_steps)
     model.load_state_dict(best[2])
-    test = splits["test"]
-    predictions = None
-    if task == "classification":
-        _, test_metrics, scores = evaluate.classify(model, test)
-        predictions = {"ids": test.ids, "scores": scores.tolist(), "targets": test.targets.tolist()}
-    else:
-        _, test_metrics = evaluate(model, test)
+    test_metrics, predictions = _test(model, evaluate, splits["test"], task)
     return {
         "curves": curves,
         "test": test_metrics,
@@ -365,3 +333,49 @@ def train_trial(
         "time_s": round(time.perf_counter() - start, 2),
         "skipped_steps": skipped_steps,
     }
+
+
+def _train_epoch(model: nn.Module, opt, train: Arrays, sampler: PatchSampler | None, kind: str, settings: TrainSettings,
+                 rng: np.random.Generator) -> tuple[list[float], int]:
+    """One epoch over ``train`` (whole images, or ``patches_per_volume`` patches per volume from
+    ``sampler``) in an order drawn from ``rng``; returns the step losses and the steps skipped
+    for a non-finite loss or gradient."""
+    dev = settings.device
+    model.train()
+    if sampler is not None:
+        order = np.repeat(np.arange(len(train.ids)), settings.patches_per_volume)
+        order = order[rng.permutation(len(order))]
+    else:
+        order = rng.permutation(len(train.ids))
+    losses, skipped = [], 0
+    for i in range(0, len(order), settings.batch_size):
+        idx = order[i : i + settings.batch_size]
+        if len(idx) < 2 and len(order) > 1:
+            continue  # batch norm needs two samples: a single leftover sample sits this epoch out
+        if sampler is not None:
+            pairs = [sampler.sample(int(j), rng) for j in idx]
+            x, y = torch.stack([p[0] for p in pairs]).to(dev), torch.stack([p[1] for p in pairs]).to(dev)
+            with _fast_context(settings):
+                loss = segmentation_loss(model(x)[0], y)
+        else:
+            x, y = train.images[idx].to(dev), train.targets[idx].to(dev)
+            with _fast_context(settings):
+                loss = classification_loss(model(x), y, kind)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf)
+        if not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+            skipped += 1  # as AMP's GradScaler does: never apply a non-finite update
+            continue
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses, skipped
+
+
+def _test(model: nn.Module, evaluate: Evaluator, test: Arrays, task: str) -> tuple[dict, dict | None]:
+    """Test metrics of ``model``, and for classification the test predictions (ids, scores, targets)."""
+    if task == "classification":
+        _, metrics, scores = evaluate.classify(model, test)
+        return metrics, {"ids": test.ids, "scores": scores.tolist(), "targets": test.targets.tolist()}
+    _, metrics = evaluate(model, test)
+    return metrics, None

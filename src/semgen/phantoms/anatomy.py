@@ -446,67 +446,82 @@ class _Builder:
 
     def candidates(self) -> tuple[list[tuple[Candidate, dict]], list[Candidate]]:
         """Place nodules (1-4) and pick vessel bifurcations of similar size as look-alikes (4-8)."""
-        rng, grid, w = self.rng, self.grid, self.w
-        r_lo = max(1.5, 0.5 * w)
-        nodules: list[tuple[Candidate, dict]] = []
-        taken: list[tuple[np.ndarray, float]] = []
+        r_lo = max(1.5, 0.5 * self.w)
+        taken: list[tuple[np.ndarray, float]] = []  # (centre mm, radius) of every candidate placed so far
+        nodules = self._nodules(r_lo, taken)
+        return nodules, self._lookalikes(r_lo, taken)
 
-        def free(c_mm: np.ndarray, r: float) -> bool:
-            return all(np.linalg.norm(c_mm - t) > r + tr + 6.0 for t, tr in taken)
-
-        lung_voxels = self.lung_dist.reshape(-1)
-        vessel = self.vessel.reshape(-1)
-        airway = self.airway_wall.reshape(-1)
+    def _nodules(self, r_lo: float, taken: list[tuple[np.ndarray, float]]) -> list[tuple[Candidate, dict]]:
+        """1-4 nodules, each at a free site in the lung (parenchymal, juxta-pleural or juxta-vascular)."""
+        rng = self.rng
         segs = [(t.p0, t.p1, t.r0) for t in (self.arteries, self.veins)]
-        seg_p0 = np.concatenate([s[0] for s in segs])
-        seg_p1 = np.concatenate([s[1] for s in segs])
-        seg_r = np.concatenate([s[2] for s in segs])
+        seg = tuple(np.concatenate([s[k] for s in segs]) for k in range(3))  # (p0, p1, radius) of every segment
+        nodules: list[tuple[Candidate, dict]] = []
         n_nodules = int(rng.integers(1, 5))
         attempts = 0
         while len(nodules) < n_nodules and attempts < 60:
             attempts += 1
             radius = float(rng.uniform(r_lo, 7.0))
             where = rng.choice(["parenchymal", "juxta-pleural", "juxta-vascular"], p=[0.6, 0.2, 0.2])
-            if where == "juxta-vascular":
-                pick = np.flatnonzero((seg_r > 1.0) & (seg_r < 3.0))
-                if len(pick) == 0:
-                    continue
-                i = rng.choice(pick)
-                mid = 0.5 * (seg_p0[i] + seg_p1[i])
-                d = unit(seg_p1[i] - seg_p0[i])
-                side = unit(np.cross(d, rng.normal(size=3)))
-                c_body = mid + side * (radius + 0.6 * seg_r[i])
-                voxel = grid.nearest_voxel(self.frame.to_scanner(c_body))
-                flat = np.ravel_multi_index(tuple(voxel), grid.shape)
-                if lung_voxels[flat] < max(radius, w) + 2.0 or airway[flat] > 0.1:
-                    continue
-            else:
-                clear = (vessel < 0.15) & (airway < 0.1)
-                if where == "parenchymal":
-                    ok = clear & (lung_voxels > radius + 5.0)
-                else:
-                    ok = clear & (lung_voxels >= w - 1e-3) & (lung_voxels <= max(radius, w) + 0.5 * w)
-                pool = np.flatnonzero(ok)
-                if len(pool) == 0:
-                    continue
-                flat = int(rng.choice(pool))
-                voxel = np.array(np.unravel_index(flat, grid.shape))
-            c_mm = grid.voxel_to_mm(voxel)
-            if not free(c_mm, radius):
+            voxel = self._nodule_site(where, radius, seg)
+            if voxel is None:
+                continue
+            c_mm = self.grid.voxel_to_mm(voxel)
+            if not _free(taken, c_mm, radius):
                 continue
             taken.append((c_mm, radius))
             solid = rng.uniform() < 0.7
             kind = f"{'solid' if solid else 'subsolid'} {where}"
-            shape = {
-                "hu": float(rng.normal(25.0, 18.0) if solid else rng.normal(-470.0, 70.0)),
-                "core": float(rng.uniform(0.3, 0.55)) if (not solid and rng.uniform() < 0.5) else 0.0,
-                "lobulation": float(rng.uniform(0.0, 0.18)),
-                "waves": unit(rng.normal(size=(4, 3))),
-                "phases": rng.uniform(0, 2 * np.pi, 4),
-                "freq": rng.integers(2, 5, 4),
-            }
             centre = (int(voxel[0]), int(voxel[1]), int(voxel[2]))
-            nodules.append((Candidate(centre, round(radius, 2), kind), shape))
+            nodules.append((Candidate(centre, round(radius, 2), kind), self._nodule_shape(solid)))
+        return nodules
+
+    def _nodule_site(self, where: str, radius: float, seg: tuple[np.ndarray, ...]) -> np.ndarray | None:
+        """A voxel for a nodule of ``radius`` mm at a site of kind ``where`` (None: none found this try)."""
+        rng, grid, w = self.rng, self.grid, self.w
+        lung_voxels, vessel, airway = self.lung_dist.reshape(-1), self.vessel.reshape(-1), self.airway_wall.reshape(-1)
+        if where == "juxta-vascular":
+            seg_p0, seg_p1, seg_r = seg
+            pick = np.flatnonzero((seg_r > 1.0) & (seg_r < 3.0))
+            if len(pick) == 0:
+                return None
+            i = rng.choice(pick)
+            mid = 0.5 * (seg_p0[i] + seg_p1[i])
+            d = unit(seg_p1[i] - seg_p0[i])
+            side = unit(np.cross(d, rng.normal(size=3)))
+            c_body = mid + side * (radius + 0.6 * seg_r[i])
+            voxel = grid.nearest_voxel(self.frame.to_scanner(c_body))
+            flat = np.ravel_multi_index(tuple(voxel), grid.shape)
+            if lung_voxels[flat] < max(radius, w) + 2.0 or airway[flat] > 0.1:
+                return None
+            return voxel
+        clear = (vessel < 0.15) & (airway < 0.1)
+        if where == "parenchymal":
+            ok = clear & (lung_voxels > radius + 5.0)
+        else:
+            ok = clear & (lung_voxels >= w - 1e-3) & (lung_voxels <= max(radius, w) + 0.5 * w)
+        pool = np.flatnonzero(ok)
+        if len(pool) == 0:
+            return None
+        flat = int(rng.choice(pool))
+        return np.array(np.unravel_index(flat, grid.shape))
+
+    def _nodule_shape(self, solid: bool) -> dict:
+        """A nodule's density (HU), optional solid core, lobulation waves and their phases."""
+        rng = self.rng
+        return {
+            "hu": float(rng.normal(25.0, 18.0) if solid else rng.normal(-470.0, 70.0)),
+            "core": float(rng.uniform(0.3, 0.55)) if (not solid and rng.uniform() < 0.5) else 0.0,
+            "lobulation": float(rng.uniform(0.0, 0.18)),
+            "waves": unit(rng.normal(size=(4, 3))),
+            "phases": rng.uniform(0, 2 * np.pi, 4),
+            "freq": rng.integers(2, 5, 4),
+        }
+
+    def _lookalikes(self, r_lo: float, taken: list[tuple[np.ndarray, float]]) -> list[Candidate]:
+        """4-8 vessel bifurcations of nodule size, centred on their brightest vessel voxel."""
+        rng, grid = self.rng, self.grid
+        lung_voxels, vessel, airway = self.lung_dist.reshape(-1), self.vessel.reshape(-1), self.airway_wall.reshape(-1)
         n_look = int(rng.integers(4, 9))
         looks: list[Candidate] = []
         forks = [t.junctions() for t in (self.arteries, self.veins)]
@@ -529,12 +544,12 @@ class _Builder:
                 continue
             voxel = np.array(np.unravel_index(flat, grid.shape))
             c_mm = grid.voxel_to_mm(voxel)
-            if not free(c_mm, r):
+            if not _free(taken, c_mm, r):
                 continue
             taken.append((c_mm, r))
             centre = (int(voxel[0]), int(voxel[1]), int(voxel[2]))
             looks.append(Candidate(centre, round(float(r), 2), "bifurcation"))
-        return nodules, looks
+        return looks
 
     def paint(self) -> None:
         """Hounsfield units and organ labels, painted from the outside in."""
@@ -813,3 +828,8 @@ def _forest(
     ends = np.array([r[1] for r in roots], dtype=np.float64)
     radii = np.array([r[2] for r in roots], dtype=np.float64)
     return grow_tree(rng, starts, ends, radii, inside, origins=starts, min_radius=min_radius)
+
+
+def _free(taken: list[tuple[np.ndarray, float]], c_mm: np.ndarray, r: float) -> bool:
+    """A candidate of radius ``r`` at ``c_mm`` keeps 6 mm clear of every candidate in ``taken``."""
+    return all(np.linalg.norm(c_mm - t) > r + tr + 6.0 for t, tr in taken)

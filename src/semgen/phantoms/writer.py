@@ -219,7 +219,12 @@ def _generate(root: str, pid: str, seed: int, preset: str, ptype: int, want_pane
     write_scan(out / "images" / name, hu, ph.spacing, ph.origin)
     write_scan(out / "labels" / name, ph.labels, ph.spacing, ph.origin)
     write_scan(out / "nodules" / name, ph.nodule_mask, ph.spacing, ph.origin)
-    row = {
+    return {"row": _manifest_row(ph, pid, name, seed, preset), "candidates": _candidate_rows(ph, pid),
+            "panel": _panel(ph, pid, hu) if want_panel else None}
+
+
+def _manifest_row(ph, pid: str, name: str, seed: int, preset: str) -> dict[str, Any]:
+    return {
         "id": pid,
         "image": f"images/{name}",
         "labels": f"labels/{name}",
@@ -239,37 +244,34 @@ def _generate(root: str, pid: str, seed: int, preset: str, ptype: int, want_pane
         "fov_start_mm": ph.params["fov_start"],
         "roll_deg": ph.params["roll_deg"],
     }
-    candidates = []
+
+
+def _candidate_rows(ph, pid: str) -> list[dict[str, Any]]:
+    """One ``candidates.csv`` row per nodule (label 1) and look-alike (label 0), centres in voxels and LPS mm."""
+    rows = []
     for label, group in ((1, ph.nodules), (0, ph.lookalikes)):
         for c in group:
             mm = np.asarray(ph.origin) + np.asarray(c.center) * np.asarray(ph.spacing)
-            candidates.append(
-                {
-                    "id": pid,
-                    "x": c.center[0],
-                    "y": c.center[1],
-                    "z": c.center[2],
-                    "x_mm": round(float(mm[0]), 2),
-                    "y_mm": round(float(mm[1]), 2),
-                    "z_mm": round(float(mm[2]), 2),
-                    "radius_mm": c.radius_mm,
-                    "label": label,
-                    "kind": c.kind,
-                }
-            )
-    panel = None
-    if want_panel:
-        z_mid = hu.shape[2] // 2
-        lung_y = np.flatnonzero((ph.labels == 1).any(axis=(0, 2)))
-        y_mid = int(lung_y.mean()) if len(lung_y) else hu.shape[1] // 2
-        panel = {
-            "id": pid,
-            "type_name": ph.params["type_name"],
-            "spacing": ph.spacing,
-            "axial": hu[:, :, z_mid].copy(),
-            "coronal": hu[:, y_mid, :].copy(),
-            "coronal_labels": ph.labels[:, y_mid, :].copy(),
-            "z": z_mid,
-            "y": y_mid,
-        }
-    return {"row": row, "candidates": candidates, "panel": panel}
+            rows.append({
+                "id": pid, "x": c.center[0], "y": c.center[1], "z": c.center[2],
+                "x_mm": round(float(mm[0]), 2), "y_mm": round(float(mm[1]), 2), "z_mm": round(float(mm[2]), 2),
+                "radius_mm": c.radius_mm, "label": label, "kind": c.kind,
+            })
+    return rows
+
+
+def _panel(ph, pid: str, hu: np.ndarray) -> dict[str, Any]:
+    """The montage's slices of one patient: the middle axial slice and a coronal one through the lungs."""
+    z_mid = hu.shape[2] // 2
+    lung_y = np.flatnonzero((ph.labels == 1).any(axis=(0, 2)))
+    y_mid = int(lung_y.mean()) if len(lung_y) else hu.shape[1] // 2
+    return {
+        "id": pid,
+        "type_name": ph.params["type_name"],
+        "spacing": ph.spacing,
+        "axial": hu[:, :, z_mid].copy(),
+        "coronal": hu[:, y_mid, :].copy(),
+        "coronal_labels": ph.labels[:, y_mid, :].copy(),
+        "z": z_mid,
+        "y": y_mid,
+    }
