@@ -23,6 +23,8 @@ from typing import Any
 from semgen.tasks import get_method
 from semgen.training.config import PretrainConfig
 from semgen.training.inputs import CPU_PATCH, detect_input, given_inputs
+from semgen.training.pipeline import PretrainResult
+from semgen.training.pipeline import pretrain as pretrain_stage
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +98,6 @@ def chain_inputs(cfg: PretrainConfig, run_dir: Path) -> dict[str, str | None]:
     return {"cohort": str(cohort), "patterns": str(patterns) if patterns is not None else None}
 
 
-def pretrain(config: PretrainConfig, *, on_step: Callable[[int, int], None] | None = None) -> dict[str, Any] | None:
+def pretrain(config: PretrainConfig, *, on_step: Callable[[int, int], None] | None = None) -> PretrainResult | None:
     """``semgen pretrain``: the pre-training stage on :func:`chain_inputs` (see the module docstring)."""
-    from semgen.training.pipeline import pretrain as pretrain_stage
-
     return pretrain_stage(config, inputs=chain_inputs, on_step=on_step)

@@ -96,12 +96,12 @@ def run(args: argparse.Namespace) -> int:
             args.out = str(run_dir)
             args.resume = True
         cfg = config_from_args(PretrainConfig, args)
-        summary = pretrain(cfg)
+        result = pretrain(cfg)
     except TrainingDiverged as e:
         print(f"semgen pretrain: {e}", file=sys.stderr)
         return 1
-    if summary is not None:
-        print(describe(summary))
+    if result is not None:
+        print(describe(result.summary))
     return 0
 
 

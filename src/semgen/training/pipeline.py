@@ -31,6 +31,15 @@ InputsFn = Callable[[PretrainConfig, Path], dict[str, str | None]]
 T = TypeVar("T")
 
 
+@dataclasses.dataclass
+class PretrainResult:
+    """What the pre-training stage wrote: the run folder and the run's summary (also
+    ``RUN/summary.json``: method, epochs, stop reason, losses, accuracy, sizes, files)."""
+
+    run: Path
+    summary: dict[str, Any]
+
+
 def _on_main(info: DistInfo, work: Callable[[], T]) -> T:
     """``work()`` on rank 0, its result on every rank; a ``ValueError`` there is raised on every rank."""
     if not info.distributed:
@@ -72,8 +81,8 @@ def pretrain(
     *,
     inputs: InputsFn = given_inputs,
     on_step: Callable[[int, int], None] | None = None,
-) -> dict[str, Any] | None:
-    """Run one pre-training; returns the summary on rank 0 (``None`` on the other ranks).
+) -> PretrainResult | None:
+    """Run one pre-training; returns its :class:`PretrainResult` on rank 0 (``None`` on the other ranks).
 
     ``inputs(cfg, run_dir)`` returns ``{"cohort", "patterns"}`` paths (rank 0 only; the default
     takes a pattern set or a cohort as ``cfg.input``). Raises ``ValueError`` subclasses for
@@ -90,6 +99,6 @@ def pretrain(
             paths = _on_main(info, lambda: inputs(cfg, run_dir))
             data = load_training_data(cfg, paths)
             summary = Trainer(cfg, data, run_dir, info, state=state, on_step=on_step).run()
-        return summary if info.is_main else None
+        return PretrainResult(run_dir, summary) if info.is_main else None
     finally:
         shutdown(info)
