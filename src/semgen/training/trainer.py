@@ -64,13 +64,13 @@ class TrainingData:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def build_model(cfg: PretrainConfig, data: TrainingData, with_head: bool) -> nn.Module:
+def pretraining_model(cfg: PretrainConfig, data: TrainingData, with_head: bool) -> nn.Module:
     """The U-Net of ``semgen.models``, initialised from ``derive_seed(seed, "init")`` (global RNG untouched)."""
-    from semgen.models import build_model as build
+    from semgen.models import build_model
 
     args = {"spatial_dims": data.spatial_dims, "in_channels": 1, "out_channels": 1, "width": cfg.width,
             "num_classes": data.num_classes if with_head else 0, "norm": cfg.norm, "encoder": cfg.encoder}
-    return build({"name": "UNet", "args": args}, seed=derive_seed(cfg.seed, "init"))
+    return build_model({"name": "UNet", "args": args}, seed=derive_seed(cfg.seed, "init"))
 
 
 def _precision(cfg: PretrainConfig, model: nn.Module, device: torch.device, patch_size: tuple[int, ...]):
@@ -130,7 +130,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
         elif self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        model = build_model(cfg, data, self.method.classification)
+        model = pretraining_model(cfg, data, self.method.classification)
         model, self.autocast, self.scaler = _precision(cfg, model, self.device, tuple(data.patch))
         self.model = model.to(self.device)
         self.net = BranchNet(self.model)
