@@ -553,12 +553,19 @@ class _Builder:
 
     def paint(self) -> None:
         """Hounsfield units and organ labels, painted from the outside in."""
-        p, x, y, z = self.p, self.x, self.y, self.z
-        rng = self.rng
         soft = self.texture(3.0)
         fine = self.texture(1.2)
         img = np.full(self.grid.shape, -1000.0, dtype=np.float32)
         labels = np.zeros(self.grid.shape, dtype=np.uint8)
+        self._paint_body(img, labels, soft, fine)
+        self._paint_abdomen(img, labels, soft, fine)
+        self._paint_chest(img, labels, soft, fine)
+        self.img, self.labels = img, labels
+        self.paint_bones(fine)
+
+    def _paint_body(self, img: np.ndarray, labels: np.ndarray, soft: np.ndarray, fine: np.ndarray) -> None:
+        """The table, fat and muscle of the body wall, the chest cavity and the abdomen's fat."""
+        z = self.z
         sx, sy, _ = self.grid.axes()
         table = (sy[None, :, None] > self.table_y - 0.0006 * sx[:, None, None] ** 2) & (
             sy[None, :, None] < self.table_y + 9.0 - 0.0006 * sx[:, None, None] ** 2
@@ -579,7 +586,12 @@ class _Builder:
         mix = smoothstep(soft, -0.3, 0.7)
         img[ab] = (-90.0 * (1 - mix) + 32.0 * mix + 6.0 * fine)[ab]
         img[self.diaphragm_muscle] = 45.0 + 5.0 * fine[self.diaphragm_muscle]
-        # liver, stomach, spleen below the diaphragm
+
+    def _paint_abdomen(self, img: np.ndarray, labels: np.ndarray, soft: np.ndarray, fine: np.ndarray) -> None:
+        """Liver, stomach (with a gas bubble, drawn at random) and spleen below the diaphragm."""
+        x, y, z = self.x, self.y, self.z
+        rng = self.rng
+        ab = self.abdomen
         edge = 12.0 - 0.45 * y - 0.3 * (self.h_right - z)
         liver = ab & (x < edge) & (self.spine_rho > 1.3) & (self.aorta < 0.1)
         img[liver] = 58.0 + 5.0 * soft[liver] + 3.0 * fine[liver]
@@ -599,6 +611,11 @@ class _Builder:
             < 1.0
         )
         img[spleen] = 47.0 + 4.0 * fine[spleen]
+
+    def _paint_chest(self, img: np.ndarray, labels: np.ndarray, soft: np.ndarray, fine: np.ndarray) -> None:
+        """Lungs, vessels and airways, heart with epicardial fat, great vessels, oesophagus and aorta."""
+        p, y = self.p, self.y
+        rng = self.rng
         # lungs: parenchyma with gravity-dependent density, then vessels and airways
         lung = self.lung
         dependent = 45.0 * smoothstep(y, -20.0, self.cav_back)
@@ -627,8 +644,6 @@ class _Builder:
         labels[self.aorta >= 0.5] = 5
         if rng.uniform() < self.type.aortic_calcification:
             self.calcify(img, labels)
-        self.img, self.labels = img, labels
-        self.paint_bones(fine)
 
     def bullae(self, img: np.ndarray) -> None:
         """Emphysematous low-attenuation spots in the upper lungs (the older, expiration type)."""

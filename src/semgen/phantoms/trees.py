@@ -81,25 +81,7 @@ def grow_tree(
         axis = unit(np.cross(d_parent, rng.normal(size=(n, 3))))
         axis = np.concatenate([axis, axis])  # both children in one plane, on either side of the parent
         length = child_r * rng.uniform(5.0, 9.0, 2 * n)
-        dirs = np.empty_like(d)
-        ok = np.zeros(2 * n, dtype=bool)
-        todo = np.arange(2 * n)
-        # a child leaving the lung gets two new branching planes, then half its length, then is dropped
-        for attempt in range(4):
-            if attempt in (1, 2):
-                axis[todo] = unit(np.cross(d[todo], rng.normal(size=(len(todo), 3))))
-            elif attempt == 3:
-                length[todo] *= 0.5
-            side = np.cross(axis[todo], d[todo])
-            th = theta[todo, None]
-            outward = unit(start[todo] - child_origin[todo])
-            dirs[todo] = unit(d[todo] * np.cos(th) + side * np.sin(th) + outward_bias * outward)
-            end = start[todo] + length[todo, None] * dirs[todo]
-            mid = start[todo] + 0.5 * length[todo, None] * dirs[todo]
-            ok[todo[inside(end) & inside(mid)]] = True
-            todo = np.flatnonzero(~ok)
-            if len(todo) == 0:
-                break
+        dirs, ok = _steer(rng, d, start, child_origin, axis, theta, length, inside, outward_bias)
         keep = ok & (child_r >= min_radius)
         p0.append(start[keep])
         p1.append(start[keep] + length[keep, None] * dirs[keep])
@@ -116,6 +98,42 @@ def grow_tree(
         parent=np.concatenate(parent),
         generation=np.concatenate(generation),
     )
+
+
+def _steer(
+    rng: np.random.Generator,
+    d: np.ndarray,
+    start: np.ndarray,
+    child_origin: np.ndarray,
+    axis: np.ndarray,
+    theta: np.ndarray,
+    length: np.ndarray,
+    inside: Callable[[np.ndarray], np.ndarray],
+    outward_bias: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The children's unit directions (C, 3) and whether each stays inside (C,): parent direction
+    ``d`` turned by ``theta`` in the plane normal to ``axis``, biased away from the origin. A
+    child leaving the lung gets two new branching planes, then half its ``length`` (changed in
+    place), then is dropped."""
+    dirs = np.empty_like(d)
+    ok = np.zeros(len(d), dtype=bool)
+    todo = np.arange(len(d))
+    for attempt in range(4):
+        if attempt in (1, 2):
+            axis[todo] = unit(np.cross(d[todo], rng.normal(size=(len(todo), 3))))
+        elif attempt == 3:
+            length[todo] *= 0.5
+        side = np.cross(axis[todo], d[todo])
+        th = theta[todo, None]
+        outward = unit(start[todo] - child_origin[todo])
+        dirs[todo] = unit(d[todo] * np.cos(th) + side * np.sin(th) + outward_bias * outward)
+        end = start[todo] + length[todo, None] * dirs[todo]
+        mid = start[todo] + 0.5 * length[todo, None] * dirs[todo]
+        ok[todo[inside(end) & inside(mid)]] = True
+        todo = np.flatnonzero(~ok)
+        if len(todo) == 0:
+            break
+    return dirs, ok
 
 
 def companion(tree: Tree, root_starts: np.ndarray, scale: float, min_radius: float, gap: float) -> Tree:
