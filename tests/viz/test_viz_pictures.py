@@ -20,7 +20,7 @@ def _panel(pid: str) -> dict:
 def test_montage_has_four_views_per_patient_and_an_organ_legend(tmp_path) -> None:
     from semgen.viz.montage import draw_montage
 
-    fig = draw_montage([_panel("p0"), _panel("p1")], tmp_path / "montage.png")
+    fig = draw_montage([_panel("p0"), _panel("p1")], tmp_path / "montage.png", label_names=LABELS)
     assert (tmp_path / "montage.png").stat().st_size > 0
     assert len(fig.axes) == 2 * 4
     assert fig.axes[4].get_title().startswith("p1 (average)")
@@ -50,7 +50,7 @@ def _draw_everything(tmp_path) -> None:
     images, masks = _volumes()
     draw_atlas(atlas_data(_table([(10, 10, 4)]), [0], sorted(images), images.__getitem__, masks.__getitem__), tmp_path / "a.png")
     draw_gallery(corrupt_columns([np.full((32, 32, 16), 0.5, dtype=np.float32)]), tmp_path / "g.png")
-    draw_montage([_panel("p0")], tmp_path / "m.png")
+    draw_montage([_panel("p0")], tmp_path / "m.png", label_names=LABELS)
     report = _report(tmp_path / "results")
     plot_bars(report["groups"], tmp_path / "b.png")
     plot_label_efficiency(report["label_efficiency"], tmp_path / "e.png")

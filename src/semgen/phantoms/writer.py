@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from semgen.io.scan import write_scan
-from semgen.phantoms.anatomy import PATIENT_TYPES, PRESETS, make_phantom
+from semgen.phantoms.anatomy import LABELS, PATIENT_TYPES, PRESETS, make_phantom
 from semgen.stage import StageConfig, claim_folder, require
 from semgen.utils.io import atomic_write
 from semgen.utils.workers import process_pool
@@ -153,7 +153,7 @@ def phantoms(cfg: PhantomsConfig) -> PhantomsResult:
         if panels:
             from semgen.viz.montage import draw_montage
 
-            draw_montage(panels, root / "montage.png")
+            draw_montage(panels, root / "montage.png", label_names=LABELS)
     return PhantomsResult.from_rows(manifest, [r["row"] for r in results], reused=False)
 
 

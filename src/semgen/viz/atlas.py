@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import os
 import textwrap
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from semgen.discovery.atlas import Atlas
 from semgen.viz.figure import new_figure, save_figure
+
+if TYPE_CHECKING:  # the data comes from the discovery stage; viz never imports a stage at run time
+    from semgen.discovery.atlas import Atlas
 
 PANEL = 112  # pixels per panel side
 LABEL = 14  # pixels above each row for the scan names and the class line
