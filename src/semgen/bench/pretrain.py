@@ -200,7 +200,7 @@ def _config(name: str, args: argparse.Namespace, device, peaks: dict[str, float]
     from semgen.bench.hardware import efficiency, matmul_peak
     from semgen.training import PretrainConfig, Trainer, TrainingData, resolve_config
     from semgen.training.distributed import DistInfo
-    from semgen.training.trainer import build_model
+    from semgen.training.trainer import pretraining_model
     from semgen.utils.seeding import torch_generator
 
     spec = CONFIGS[name]
@@ -227,7 +227,7 @@ def _config(name: str, args: argparse.Namespace, device, peaks: dict[str, float]
     steps = args.steps or min(16, n_train // batch)
     model = _model_step(Trainer(cfg, data, work / "model-only", info), crops[:batch], labels[:batch], steps)
     trainer = _trainer(cfg, data, work / name, info)
-    base = build_model(cfg, data, with_head=True)
+    base = pretraining_model(cfg, data, with_head=True)
     baseline = _baseline(base, crops[:n_train], labels[:n_train], batch, steps, device, args.seed)
     precision = _precision_name(cfg.precision, device, spec["patch"])
     peak = peaks.setdefault(precision, matmul_peak(device, precision))
