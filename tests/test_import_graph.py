@@ -18,7 +18,7 @@ LAYERS = {
     "semgen.phantoms": 2, "semgen.cohort": 2, "semgen.discovery": 2, "semgen.training": 2, "semgen.finetune": 2,
     "semgen.predict": 2,
     "semgen.io": 3, "semgen.transforms": 3, "semgen.models": 3, "semgen.tasks": 3, "semgen.utils": 3,
-    "semgen.viz": 3, "semgen.stage": 3, "semgen.card": 3, "semgen": 4,
+    "semgen.viz": 3, "semgen.stage": 3, "semgen.card": 3, "semgen.loggers": 3, "semgen": 4,
 }
 STAGES = {part for part, layer in LAYERS.items() if layer == 2}
 # a stage's orchestration: another stage may use its data formats, never these (nor its

@@ -22,7 +22,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from semgen.finetune.data import Sample, TaskData, TaskDataError, image_stem, is_image
+from semgen.finetune.data import Sample, TaskData, TaskDataError, is_image
+from semgen.io.readers import scan_stem
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def _case_files(folder: Path, ending: str | None) -> dict[str, dict[str, Path]]:
     for p in sorted(folder.iterdir()) if folder.is_dir() else []:
         if not is_image(p) or (ending and not p.name.endswith(ending)):
             continue
-        stem = p.name[: -len(ending)] if ending else image_stem(p)
+        stem = p.name[: -len(ending)] if ending else scan_stem(p)
         m = CHANNEL.match(stem)
         case, channel = (m["case"], m["channel"]) if m else (stem, "0000")
         cases.setdefault(case, {})[channel] = p
@@ -65,7 +66,7 @@ def _case_files(folder: Path, ending: str | None) -> dict[str, dict[str, Path]]:
 
 
 def _labels(folder: Path, ending: str | None) -> dict[str, Path]:
-    return {(p.name[: -len(ending)] if ending else image_stem(p)): p
+    return {(p.name[: -len(ending)] if ending else scan_stem(p)): p
             for p in (sorted(folder.iterdir()) if folder.is_dir() else []) if is_image(p) and (not ending or p.name.endswith(ending))}
 
 
@@ -109,7 +110,7 @@ def read_nnunet_or_msd(root: Path) -> TaskData:
                     missing = image if not image.is_file() else label
                     skipped.append({"path": str(missing), "reason": f"{DATASET_JSON} training[{i}]: file does not exist"})
                     continue
-                samples.append(Sample(image_stem(image), image, image_stem(image), label))
+                samples.append(Sample(scan_stem(image), image, scan_stem(image), label))
         else:  # nnU-Net v2: name -> value (region-based training lists several values: not a label map class)
             label_names = {int(v): str(n) for n, v in doc["labels"].items() if isinstance(v, int) and v != 0}
             channels = doc.get("channel_names") or doc.get("modality") or {}
@@ -131,4 +132,4 @@ def is_nnunet_or_msd(root: Path) -> bool:
     if (root / DATASET_JSON).is_file():
         return True
     folder = root / "imagesTr"
-    return folder.is_dir() and (root / "labelsTr").is_dir() and any(CHANNEL.match(image_stem(p)) for p in folder.iterdir())
+    return folder.is_dir() and (root / "labelsTr").is_dir() and any(CHANNEL.match(scan_stem(p)) for p in folder.iterdir())
