@@ -300,7 +300,7 @@ def train_trial(
     pace = Pace(log, f"{desc} epoch", settings.epochs, start=start)
     for epoch in bar:
         epoch_start = time.perf_counter()
-        losses, skipped = _train_epoch(model, opt, train, sampler, kind, settings, rng)
+        losses, skipped, n_samples = _train_epoch(model, opt, train, sampler, kind, settings, rng)
         skipped_steps += skipped
         val_loss, val_metrics = evaluate(model, splits["validation"])
         sched.step(val_loss)
@@ -312,7 +312,7 @@ def train_trial(
         bar.set_postfix(train=f"{curves['train_loss'][-1]:.3f}", val=f"{val_loss:.3f}")
         pace.step(epoch + 1, f"train loss {curves['train_loss'][-1]:.4f}, val loss {val_loss:.4f}, val "
                   f"{primary_metric} {val_metrics[primary_metric]:.4f}, lr {curves['lr'][-1]:.2g}, "
-                  f"{len(order) / (time.perf_counter() - epoch_start):.3g} samples/s")
+                  f"{n_samples / (time.perf_counter() - epoch_start):.3g} samples/s")
         if on_epoch is not None:
             on_epoch(epoch + 1, {k: v[-1] for k, v in curves.items() if k != "epoch"})
         if val_loss < best[0]:
@@ -336,10 +336,10 @@ def train_trial(
 
 
 def _train_epoch(model: nn.Module, opt, train: Arrays, sampler: PatchSampler | None, kind: str, settings: TrainSettings,
-                 rng: np.random.Generator) -> tuple[list[float], int]:
+                 rng: np.random.Generator) -> tuple[list[float], int, int]:
     """One epoch over ``train`` (whole images, or ``patches_per_volume`` patches per volume from
-    ``sampler``) in an order drawn from ``rng``; returns the step losses and the steps skipped
-    for a non-finite loss or gradient."""
+    ``sampler``) in an order drawn from ``rng``; returns the step losses, the steps skipped
+    for a non-finite loss or gradient, and the samples drawn."""
     dev = settings.device
     model.train()
     if sampler is not None:
@@ -369,7 +369,7 @@ def _train_epoch(model: nn.Module, opt, train: Arrays, sampler: PatchSampler | N
             continue
         opt.step()
         losses.append(float(loss.detach()))
-    return losses, skipped
+    return losses, skipped, len(order)
 
 
 def _test(model: nn.Module, evaluate: Evaluator, test: Arrays, task: str) -> tuple[dict, dict | None]:
