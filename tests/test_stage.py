@@ -133,6 +133,19 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_warning(tmp_path, c
     assert any(f"pid {dead.pid}" in r.getMessage() and "no longer running" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc to tell a zombie")
+def test_a_killed_but_unreaped_owner_counts_as_dead(tmp_path):
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        killed.kill()
+        os.waitid(os.P_PID, killed.pid, os.WEXITED | os.WNOWAIT)  # exited, still a zombie: not reaped
+        (tmp_path / LOCK_FILE).write_text(json.dumps({"pid": killed.pid, "host": socket.gethostname(), "stage": "toy"}))
+        with claim(tmp_path, ToyConfig()):
+            assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+    finally:
+        killed.wait()
+
+
 def test_a_lock_from_another_host_is_refused(tmp_path):
     (tmp_path / LOCK_FILE).write_text(json.dumps({"pid": 1, "host": "elsewhere", "stage": "toy"}))
     with pytest.raises(FolderInUseError, match="on host elsewhere.*delete"):

@@ -107,13 +107,19 @@ def check_at_least(cfg: Any, names: Iterable[str], minimum: float) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs; a zombie (exited, not yet reaped by its
+    parent, e.g. just killed by a test harness) counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def _read_lock(path: Path) -> dict[str, Any] | None:
