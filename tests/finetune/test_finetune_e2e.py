@@ -52,11 +52,13 @@ def spheres_3d(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_2d_classification_end_to_end_via_cli(blobs_2d: Path, tmp_path: Path) -> None:
+def test_2d_classification_end_to_end_via_cli(blobs_2d: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "scratch"
     args = ["finetune", str(blobs_2d), "--out", str(out), "--trials", "2", "--epochs", "8", "--patience", "4",
             "--width", "4", "--patch", "32x32", "--batch-size", "8", "--modality", "XR", "--device", "cpu"]
     assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "Fine-tuned scratch" in printed and "{" not in printed  # counts as words, no Python reprs
     summary = json.loads((out / "summary.json").read_text())
     assert summary["task"] == "classification" and summary["init_name"] == "scratch"
     assert summary["metric_names"] == ["auc", "accuracy"]

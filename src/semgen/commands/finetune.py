@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
     mean, sd = (None if v is None or math.isnan(v) else v for v in (summary["mean"][primary], summary["std"][primary]))
     print(
         f"Fine-tuned {summary['init_name']} on {summary['task_name']} ({summary['task']}, label fraction "
-        f"{summary['label_fraction']:g}) for {len(summary['trials'])} trial(s) on {summary['split']['samples']} "
-        f"samples ({len(summary['skipped'])} skipped): test {primary} = "
+        f"{summary['label_fraction']:g}) for {len(summary['trials'])} trial(s) on samples "
+        f"({', '.join(f'{s} {n}' for s, n in summary['split']['samples'].items())}; {len(summary['skipped'])} skipped): test {primary} = "
         f"{'n/a' if mean is None else f'{mean:.4f}'}{'' if sd is None else f' ± {sd:.4f}'}. Wrote "
         f"{out / 'summary.json'}, {out / 'split.json'}, {out / 'trials'}/trial_*.json, {out / 'config.yaml'} and "
         f"{out / 'model.safetensors'} (trial {summary['model']['trial']}, {summary['model']['selected_by']}; apply it "
