@@ -199,3 +199,21 @@ def test_cli_help_documents_every_option_and_bad_input_is_one_line(capsys: pytes
         assert flags.get(field.name, flag(field.name)) in text, field.name
     assert main(["evaluate", "nowhere", "--out", "x", "--label-fractions", "0.5,2"]) == 2
     assert "semgen evaluate: error: --label-fractions must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_each_trial_line_is_printed_once(cohort, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import logging
+
+    from semgen.utils.progress import setup_logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    setup_logging()  # what the CLI installs
+    try:
+        evaluate(_cfg(cohort, tmp_path / "report", label_fractions=(1.0,), trials=1))
+    finally:
+        for h in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(h)
+        root.setLevel(level)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
+    assert len(lines) == 3 and len(set(lines)) == 3  # scratch, the checkpoint, converged scratch

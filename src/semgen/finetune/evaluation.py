@@ -35,7 +35,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from semgen.finetune.config import FinetuneConfig
 from semgen.finetune.data import Loaded, TaskData, TaskDataError
@@ -311,28 +310,27 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         if claim.resumed:
             log.info("%s: continuing an earlier run of this evaluation (finished trials are kept)", out)
         bar, done = progress(total=total, desc="evaluate", unit="trial"), 0
-        with logging_redirect_tqdm():  # the per-trial log lines print above the bar
-            for f in fractions:
-                kept = set(design.subsets[f])
-                train = _arrays([it for it in design.by_split["train"] if it.sample.patient in kept], job.data.task, job.lut)
-                for arm in arms:
-                    epochs, patience = (conv_epochs, conv_patience) if arm.mode == CONVERGED else (cfg.epochs, cfg.patience)
-                    settings = TrainSettings(epochs, patience, cfg.batch_size, cfg.lr, job.geometry.patch,
-                                             cfg.patches_per_volume, cfg.foreground_fraction, cfg.overlap, job.device)
-                    for i, seed in enumerate(design.seeds):
-                        path = trial_path(out, arm.mode, arm.init.name, f, i)
-                        expected = {"label_fraction": f, "mode": arm.mode, "init": arm.init.name, "trial": i, "seed": seed,
-                                    "split_hash": design.split_id, "subset_hash": design.subset_ids[f]}
-                        record = _load_finished(path, expected)
-                        if record is None:
-                            record = _run_trial(job, arm, {"train": train, **fixed}, settings, cfg.width, expected)
-                            write_json(path, nan_to_none(record))
-                            log.info("[%d/%d] %s %s, label fraction %g, trial %d: test %s = %.4f (best epoch %d of %d, %.1f s)",
-                                     done + 1, total, arm.mode, arm.init.name, f, i, job.primary, record["test"][job.primary],
-                                     record["best_epoch"], record["epochs_run"], record["time_s"])
-                        records.setdefault((f, *arm.key), []).append(record)
-                        done += 1
-                        bar.update()
+        for f in fractions:
+            kept = set(design.subsets[f])
+            train = _arrays([it for it in design.by_split["train"] if it.sample.patient in kept], job.data.task, job.lut)
+            for arm in arms:
+                epochs, patience = (conv_epochs, conv_patience) if arm.mode == CONVERGED else (cfg.epochs, cfg.patience)
+                settings = TrainSettings(epochs, patience, cfg.batch_size, cfg.lr, job.geometry.patch,
+                                         cfg.patches_per_volume, cfg.foreground_fraction, cfg.overlap, job.device)
+                for i, seed in enumerate(design.seeds):
+                    path = trial_path(out, arm.mode, arm.init.name, f, i)
+                    expected = {"label_fraction": f, "mode": arm.mode, "init": arm.init.name, "trial": i, "seed": seed,
+                                "split_hash": design.split_id, "subset_hash": design.subset_ids[f]}
+                    record = _load_finished(path, expected)
+                    if record is None:
+                        record = _run_trial(job, arm, {"train": train, **fixed}, settings, cfg.width, expected)
+                        write_json(path, nan_to_none(record))
+                        log.info("[%d/%d] %s %s, label fraction %g, trial %d: test %s = %.4f (best epoch %d of %d, %.1f s)",
+                                 done + 1, total, arm.mode, arm.init.name, f, i, job.primary, record["test"][job.primary],
+                                 record["best_epoch"], record["epochs_run"], record["time_s"])
+                    records.setdefault((f, *arm.key), []).append(record)
+                    done += 1
+                    bar.update()
         bar.close()
         by_split, assignment = design.by_split, design.assignment
         context = {
