@@ -45,7 +45,7 @@ from semgen.io.sources import ScanSource, assign_ids, entry, find_sources, read_
 from semgen.utils.config import save_config
 from semgen.utils.device import resolve_device
 from semgen.utils.io import atomic_path, atomic_write, write_json
-from semgen.utils.progress import progress
+from semgen.utils.progress import Pace, progress
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +256,11 @@ def predict(cfg: PredictConfig) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     columns = model.class_names
     bar = progress(total=len(tasks), desc="predict", unit="scan")
+    pace = Pace(log, "predict", len(tasks), unit="scan", every=10.0)  # a plain line at most every 10 s, also in a pipe
     try:
-        for source, sid, result in _read_ahead(tasks, lambda s: _read(s, model, cfg.modality), workers):
+        for done, (source, sid, result) in enumerate(_read_ahead(tasks, lambda s: _read(s, model, cfg.modality), workers), 1):
             bar.update()
+            pace.step(done, sid)
             try:
                 if isinstance(result, Exception):
                     raise result

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,8 @@ def test_finetune_saves_the_best_trial_as_a_self_describing_checkpoint(seg_resul
     assert "**labels**: 2 class2" in card and "semgen predict model.safetensors SCANS" in card
 
 
-def test_predict_writes_label_maps_on_each_inputs_own_grid(spheres: Path, seg_results: Path, tmp_path: Path) -> None:
+def test_predict_writes_label_maps_on_each_inputs_own_grid(spheres: Path, seg_results: Path, tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
     inputs = tmp_path / "scans"
     inputs.mkdir()
     for i in (10, 11):
@@ -84,9 +86,11 @@ def test_predict_writes_label_maps_on_each_inputs_own_grid(spheres: Path, seg_re
     _reoriented(spheres / "images" / "case10.nii.gz", inputs / "turned.nii.gz")
     (inputs / "broken.nii.gz").write_bytes(b"not a scan")
     out = tmp_path / "pred"
-    assert main(["predict", str(seg_results), str(inputs), "--out", str(out), "--device", "cpu"]) == 0
+    with caplog.at_level(logging.INFO, logger="semgen.predict"):
+        assert main(["predict", str(seg_results), str(inputs), "--out", str(out), "--device", "cpu"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["counts"] == {"ok": 3, "skipped": 0, "failed": 1}
+    assert any(r.getMessage().startswith("predict 4/4: ") for r in caplog.records)  # the plain line, also in a pipe
     assert report["failed"][0]["path"].endswith("broken.nii.gz")
     for name in ("case10", "case11", "turned"):
         src, pred = sitk.ReadImage(str(inputs / f"{name}.nii.gz")), sitk.ReadImage(str(out / f"{name}.nii.gz"))
