@@ -102,14 +102,7 @@ def _model_step(trainer, crops, labels, steps: int) -> dict[str, float]:
     def step() -> None:
         with trainer.autocast():
             out = trainer.objective(trainer.train_net, batch, warmup=False)
-        trainer.optimizer.zero_grad(set_to_none=True)
-        if trainer.scaler is not None:
-            trainer.scaler.scale(out["loss"]).backward()
-            trainer.scaler.step(trainer.optimizer)
-            trainer.scaler.update()
-        else:
-            out["loss"].backward()
-            trainer.optimizer.step()
+        trainer.optimize(out["loss"])
 
     flops = count_flops(step)
     step()

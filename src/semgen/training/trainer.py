@@ -299,14 +299,7 @@ class Trainer:
             with self.autocast():
                 out = self.objective(self.train_net, {"input": inputs, "target": targets, "label": labels}, warmup=warmup)
             self._check_finite(out["loss"], batch_index, indices)
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.scaler is not None:
-                self.scaler.scale(out["loss"]).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                out["loss"].backward()
-                self.optimizer.step()
+            self.optimize(out["loss"])
             self.step += 1
             self._accumulate(sums, out, crops.shape[0])
             if info.is_main:
@@ -314,6 +307,18 @@ class Trainer:
             if self.on_step is not None:
                 self.on_step(self.epoch, self.step)
         return self._means(sums)
+
+    def optimize(self, loss: torch.Tensor) -> None:
+        """One optimiser step on ``loss``: gradients cleared, back-propagated (through the
+        GradScaler where fp16 needs one) and applied."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
 
     def _check_finite(self, loss: torch.Tensor, batch_index: int, indices: torch.Tensor) -> None:
         bad = torch.tensor([0.0 if torch.isfinite(loss.detach()).item() else 1.0])
