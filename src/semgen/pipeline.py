@@ -23,7 +23,7 @@ from typing import Any
 from semgen.tasks import get_method
 from semgen.training.config import PretrainConfig
 from semgen.training.inputs import CPU_PATCH, detect_input, given_inputs
-from semgen.training.pipeline import PretrainResult
+from semgen.training.result import PretrainResult
 from semgen.training.pipeline import pretrain as pretrain_stage
 
 log = logging.getLogger(__name__)

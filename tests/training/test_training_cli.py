@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -196,11 +198,15 @@ def test_schedule_flag_reaches_the_single_corruption_and_identity_schedules(patt
 
 def test_the_summary_does_not_claim_a_change_over_one_epoch():
     from semgen.commands.pretrain import describe
+    from semgen.training import PretrainResult
 
-    base = {"run": "r", "spatial_dims": 3, "width": 8, "patch": [16, 16, 16], "method": "semantic-genesis",
-            "stopped": "completed", "train_seconds": 3.0, "world_size": 1, "train_samples": 10,
-            "validation_samples": 2, "final_accuracy": None, "final_collapse": None, "best_epoch": 3}
-    one = describe({**base, "epochs": 3, "warmup_epochs": 2, "first_loss_rec": 0.0416, "last_loss_rec": 0.0416})
+    base = PretrainResult(
+        method="semantic-genesis", schedule=None, run=Path("r"), stopped="completed", epochs=3, warmup_epochs=2,
+        best_epoch=3, best_loss=0.04, train_seconds=3.0, world_size=1, num_classes=0, chance_accuracy=None,
+        final_accuracy=None, accuracy_of="acc_cls", first_loss_rec=0.0416, last_loss_rec=0.0416, final_collapse=None,
+        train_samples=10, validation_samples=2, patch=(16, 16, 16), spatial_dims=3, width=8, last=None,
+    )
+    one = describe(base)
     assert "from 0.0416 to 0.0416" not in one and "0.0416 after one epoch" in one
-    many = describe({**base, "epochs": 4, "warmup_epochs": 2, "first_loss_rec": 0.05, "last_loss_rec": 0.04})
+    many = describe(dataclasses.replace(base, epochs=4, first_loss_rec=0.05, last_loss_rec=0.04))
     assert "from 0.0500 to 0.0400 over 2 epochs" in many

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -22,6 +23,12 @@ from semgen.training import (
 from semgen.stage import FolderClaimError
 
 PATCH = (16, 16, 16)  # the published local-shuffle block sizes need axes >= 10
+# summary.json as earlier releases wrote it (readers of run folders rely on these keys)
+SUMMARY_KEYS = [
+    "method", "schedule", "run", "stopped", "epochs", "warmup_epochs", "best_epoch", "best_loss", "train_seconds",
+    "world_size", "num_classes", "chance_accuracy", "final_accuracy", "accuracy_of", "first_loss_rec", "last_loss_rec",
+    "final_collapse", "train_samples", "validation_samples", "patch", "spatial_dims", "width", "files", "last",
+]
 
 
 class ToyPatterns(Dataset):
@@ -78,7 +85,12 @@ def test_a_run_writes_a_readable_folder(tmp_path):
     model, meta = load_checkpoint(run / "model.safetensors")
     assert meta["method"] == "semantic-genesis" and meta["num_classes"] == 3 and list(meta["patch_size"]) == list(PATCH)
     assert model.clc_out is not None
-    assert summary["epochs"] == 3 and summary["chance_accuracy"] == pytest.approx(1 / 3)
+    assert summary.epochs == 3 and summary.chance_accuracy == pytest.approx(1 / 3)
+    assert summary.weights == run / "model.safetensors" and summary.patch == tuple(PATCH)
+    # summary.json is the typed result, with the keys (in the order) every earlier release wrote
+    written = json.loads((run / "summary.json").read_text())
+    assert written == json.loads(json.dumps(summary.to_json()))
+    assert list(written) == SUMMARY_KEYS
 
 
 
@@ -130,7 +142,7 @@ def test_an_existing_run_is_refused_unless_resume_or_overwrite(tmp_path):
     with pytest.raises(FolderClaimError, match="--resume"):
         _train(_cfg(tmp_path, epochs=1))
     summary = _train(_cfg(tmp_path, epochs=1, overwrite=True))
-    assert summary["epochs"] == 1
+    assert summary.epochs == 1
 
 
 def test_resume_with_another_method_model_or_seed_is_refused(tmp_path):
@@ -141,7 +153,7 @@ def test_resume_with_another_method_model_or_seed_is_refused(tmp_path):
         _train(_cfg(tmp_path, epochs=2, resume=True, width=8))
     with pytest.raises(FolderClaimError, match="seed: 0 -> 5"):
         _train(_cfg(tmp_path, epochs=2, resume=True, seed=5))
-    assert _train(_cfg(tmp_path, epochs=2, resume=True))["epochs"] == 2  # more epochs: the same run, extended
+    assert _train(_cfg(tmp_path, epochs=2, resume=True)).epochs == 2  # more epochs: the same run, extended
 
 
 def test_resume_without_a_state_is_refused(tmp_path):

@@ -134,14 +134,14 @@ def _trainer(cfg, data, run_dir: Path, info) -> dict[str, Any]:
         setattr(module, name, _timed(originals[(module, name)], totals, part))
     try:
         clock = Clock(trainer.device)
-        summary = trainer.run()
+        result = trainer.run()
         seconds, cpu = clock.elapsed()
     finally:
         for (module, name), original in originals.items():
             setattr(module, name, original)
     cubes = trainer.step * cfg.batch_size
     return {"per_s": cubes / seconds, "cpu_per_s": cubes / cpu, "seconds": seconds, "steps": trainer.step,
-            "breakdown": dict(totals), "last_loss": summary["last"]["loss"] if summary["last"] else None}
+            "breakdown": dict(totals), "last_loss": result.last["loss"] if result.last else None}
 
 
 def _baseline(base, crops, labels, batch: int, steps: int, device, seed: int) -> dict[str, float]:

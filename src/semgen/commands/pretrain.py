@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from semgen.commands.options import add_threads, sizes
+
+if TYPE_CHECKING:
+    from semgen.training.result import PretrainResult
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,37 +105,36 @@ def run(args: argparse.Namespace) -> int:
         print(f"semgen pretrain: {e}", file=sys.stderr)
         return 1
     if result is not None:
-        print(describe(result.summary))
+        print(describe(result))
     return 0
 
 
-def describe(summary: dict) -> str:
+def describe(result: PretrainResult) -> str:
     """The one-paragraph summary printed at the end of a run."""
-    run = summary["run"]
+    run = result.run
     parts = [
-        f"Pre-trained a {summary['spatial_dims']}D U-Net (width {summary['width']}, patch "
-        f"{'x'.join(str(p) for p in summary['patch'])}) with {summary['method']}"
-        f"{'' if summary.get('schedule') is None else ' (schedule ' + summary['schedule'] + ')'} for {summary['epochs']} epoch(s) "
-        f"({summary['stopped']}; {summary['train_seconds']:.0f} s of training on {summary['world_size']} process(es), "
-        f"{summary['train_samples']} training and {summary['validation_samples']} validation crops)."
+        f"Pre-trained a {result.spatial_dims}D U-Net (width {result.width}, patch "
+        f"{'x'.join(str(p) for p in result.patch)}) with {result.method}"
+        f"{'' if result.schedule is None else ' (schedule ' + result.schedule + ')'} for {result.epochs} epoch(s) "
+        f"({result.stopped}; {result.train_seconds:.0f} s of training on {result.world_size} process(es), "
+        f"{result.train_samples} training and {result.validation_samples} validation crops)."
     ]
-    if summary.get("first_loss_rec") is not None:
-        joint = summary["epochs"] - summary.get("warmup_epochs", 0)
-        if joint > 1:
-            parts.append(f"Restoration MSE went from {summary['first_loss_rec']:.4f} to {summary['last_loss_rec']:.4f} "
-                         f"over {joint} epochs.")
+    if result.first_loss_rec is not None:
+        if result.joint_epochs > 1:
+            parts.append(f"Restoration MSE went from {result.first_loss_rec:.4f} to {result.last_loss_rec:.4f} "
+                         f"over {result.joint_epochs} epochs.")
         else:
-            parts.append(f"Restoration MSE {summary['last_loss_rec']:.4f} after one epoch of restoration.")
-    if summary.get("final_accuracy") is not None:
-        of = "validation" if summary["accuracy_of"].startswith("val_") else "training"
+            parts.append(f"Restoration MSE {result.last_loss_rec:.4f} after one epoch of restoration.")
+    if result.final_accuracy is not None:
+        of = "validation" if result.accuracy_of.startswith("val_") else "training"
         parts.append(
-            f"Pattern accuracy ({of}) {summary['final_accuracy']:.1%} over "
-            f"{summary['num_classes']} classes (chance {summary['chance_accuracy']:.1%})."
+            f"Pattern accuracy ({of}) {result.final_accuracy:.1%} over "
+            f"{result.num_classes} classes (chance {result.chance_accuracy:.1%})."
         )
-    if summary.get("final_collapse") is not None:
-        parts.append(f"Collapse indicator {summary['final_collapse']:.2f} (0 healthy, 1 constant output).")
+    if result.final_collapse is not None:
+        parts.append(f"Collapse indicator {result.final_collapse:.2f} (0 healthy, 1 constant output).")
     parts.append(
-        f"Best weights (epoch {summary['best_epoch']}) in {run}/model.safetensors + model.json; resumable state "
+        f"Best weights (epoch {result.best_epoch}) in {run}/model.safetensors + model.json; resumable state "
         f"{run}/last.pt; per-epoch metrics.csv, curves.png and triplets/ beside them; configuration in config.yaml; "
         f"summary.json."
     )

@@ -12,7 +12,8 @@ from semgen.training.checkpoint import ResumeError
 from semgen.training.config import PretrainConfig, resolve_config
 from semgen.training.inputs import detect_input, given_inputs, load_training_data
 from semgen.training.metrics import read_metrics
-from semgen.training.pipeline import PretrainResult, claim_run, pretrain
+from semgen.training.pipeline import claim_run, pretrain
+from semgen.training.result import PretrainResult
 from semgen.training.trainer import Trainer, TrainingData, TrainingDiverged
 
 __all__ = [

@@ -23,21 +23,13 @@ from semgen.training.checkpoint import STATE_FILE, load_state
 from semgen.training.config import PretrainConfig, resolve_config
 from semgen.training.distributed import DistInfo, broadcast_object, init_distributed, shutdown
 from semgen.training.inputs import given_inputs, load_training_data
+from semgen.training.result import PretrainResult
 from semgen.training.trainer import Trainer
 
 # what a run folder holds besides config.yaml (removed by --overwrite)
 OUTPUTS = (STATE_FILE, "model.safetensors", "model.json", "README.md", "metrics.csv", "curves.png", "summary.json", "triplets", "epochs", "tensorboard")
 InputsFn = Callable[[PretrainConfig, Path], dict[str, str | None]]
 T = TypeVar("T")
-
-
-@dataclasses.dataclass
-class PretrainResult:
-    """What the pre-training stage wrote: the run folder and the run's summary (also
-    ``RUN/summary.json``: method, epochs, stop reason, losses, accuracy, sizes, files)."""
-
-    run: Path
-    summary: dict[str, Any]
 
 
 def _on_main(info: DistInfo, work: Callable[[], T]) -> T:
@@ -98,7 +90,7 @@ def pretrain(
         with claim_run(cfg, info) as state:
             paths = _on_main(info, lambda: inputs(cfg, run_dir))
             data = load_training_data(cfg, paths)
-            summary = Trainer(cfg, data, run_dir, info, state=state, on_step=on_step).run()
-        return PretrainResult(run_dir, summary) if info.is_main else None
+            result = Trainer(cfg, data, run_dir, info, state=state, on_step=on_step).run()
+        return result if info.is_main else None
     finally:
         shutdown(info)

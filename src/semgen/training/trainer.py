@@ -36,6 +36,7 @@ from semgen.training.config import PretrainConfig
 from semgen.training.data import make_loader
 from semgen.training.distributed import DistInfo, all_reduce_sum, barrier, gather_object
 from semgen.training.metrics import CollapseMeter, write_metrics
+from semgen.training.result import PretrainResult
 from semgen.utils.config import config_to_dict
 from semgen.utils.io import write_json
 from semgen.utils.progress import Pace, progress
@@ -96,7 +97,7 @@ def _precision(cfg: PretrainConfig, model: nn.Module, device: torch.device, patc
 
 
 class Trainer:
-    """One pre-training run in ``run_dir`` (see the module docstring); :meth:`run` returns the summary dict.
+    """One pre-training run in ``run_dir`` (see the module docstring); :meth:`run` returns its :class:`~semgen.training.result.PretrainResult`.
 
     ``state`` (from :func:`~semgen.training.pipeline.claim_run`) continues a run exactly; ``on_step(epoch,
     global_step)`` is called after every optimiser step (progress hooks, tests).
@@ -217,8 +218,9 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
-        """Train until ``cfg.epochs`` or early stopping; returns the summary (also ``summary.json``)."""
+    def run(self) -> PretrainResult:
+        """Train until ``cfg.epochs`` or early stopping; returns the run's result (its
+        :meth:`~PretrainResult.to_json` is ``summary.json``)."""
         cfg = self.cfg
         if self.info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -227,15 +229,15 @@ class Trainer:
             if atlas.is_file() and self.epoch == 0:
                 self.logger.image_file("atlas", atlas, 0)
         try:
-            summary = self._train()
+            result = self._train()
         finally:
             self.logger.close()
         if self.info.is_main:
-            write_json(self.run_dir / "summary.json", summary)
+            write_json(self.run_dir / "summary.json", result.to_json())
         barrier(self.info)
-        return summary
+        return result
 
-    def _train(self) -> dict[str, Any]:
+    def _train(self) -> PretrainResult:
         cfg = self.cfg
         stopped = "early stopping" if self._patience_spent() else "completed"
         self._pace = Pace(log, "epoch", cfg.epochs, initial=self.epoch)
@@ -489,37 +491,36 @@ class Trainer:
         save_checkpoint(folder / "model.safetensors", self.model, metadata)
         write_card(folder / "model.safetensors")
 
-    def _summary(self, stopped: str) -> dict[str, Any]:
+    def _summary(self, stopped: str) -> PretrainResult:
         rows = self.rows
         joint = [r for r in rows if r["phase"] != "warmup"]
         rec = [r["loss_rec"] for r in joint if r.get("loss_rec") is not None]
         acc_key = "val_acc_cls" if rows and rows[-1].get("val_acc_cls") is not None else "acc_cls"
-        return {
-            "method": self.cfg.method,
-            "schedule": self.cfg.schedule,
-            "run": str(self.run_dir),
-            "stopped": stopped,
-            "epochs": len(rows),
-            "warmup_epochs": self.cfg.warmup_epochs,
-            "best_epoch": self.best_epoch,
-            "best_loss": self.best if math.isfinite(self.best) else None,
-            "train_seconds": self.seconds,
-            "world_size": self.info.world_size,
-            "num_classes": self.data.num_classes if self.method.classification else 0,
-            "chance_accuracy": 1.0 / self.data.num_classes if self.method.classification else None,
-            "final_accuracy": rows[-1].get(acc_key) if rows else None,
-            "accuracy_of": acc_key,
-            "first_loss_rec": rec[0] if rec else None,
-            "last_loss_rec": rec[-1] if rec else None,
-            "final_collapse": rows[-1].get("collapse") if rows else None,
-            "train_samples": len(self.data.train),
-            "validation_samples": len(self.data.validation) if self.data.validation is not None else 0,
-            "patch": list(self.data.patch),
-            "spatial_dims": self.data.spatial_dims,
-            "width": self.cfg.width,
-            "files": ["model.safetensors", "model.json", STATE_FILE, "metrics.csv", "curves.png", "triplets/", "config.yaml"],
-            "last": rows[-1] if rows else None,
-        }
+        return PretrainResult(
+            method=self.cfg.method,
+            schedule=self.cfg.schedule,
+            run=self.run_dir,
+            stopped=stopped,
+            epochs=len(rows),
+            warmup_epochs=self.cfg.warmup_epochs,
+            best_epoch=self.best_epoch,
+            best_loss=self.best if math.isfinite(self.best) else None,
+            train_seconds=self.seconds,
+            world_size=self.info.world_size,
+            num_classes=self.data.num_classes if self.method.classification else 0,
+            chance_accuracy=1.0 / self.data.num_classes if self.method.classification else None,
+            final_accuracy=rows[-1].get(acc_key) if rows else None,
+            accuracy_of=acc_key,
+            first_loss_rec=rec[0] if rec else None,
+            last_loss_rec=rec[-1] if rec else None,
+            final_collapse=rows[-1].get("collapse") if rows else None,
+            train_samples=len(self.data.train),
+            validation_samples=len(self.data.validation) if self.data.validation is not None else 0,
+            patch=tuple(self.data.patch),
+            spatial_dims=self.data.spatial_dims,
+            width=self.cfg.width,
+            last=rows[-1] if rows else None,
+        )
 
 
 def _triplet_labels(corruptions: list[str], labels: torch.Tensor, picked: list[int], by_class: bool) -> list[str]:
