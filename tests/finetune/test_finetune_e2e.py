@@ -95,7 +95,9 @@ def test_3d_segmentation_end_to_end_from_a_checkpoint(spheres_3d: Path, tmp_path
                          patience=6, batch_size=4, patches_per_volume=4, device="cpu", label_fraction=0.8)
     summary = finetune(cfg).summary
     assert summary["task"] == "segmentation" and summary["init_name"] == "run"
-    assert summary["geometry"]["patch"] == [16, 16, 8] and summary["geometry"]["modality"] == "MR"
+    # the task decides the inputs (default patch cut to the 24x16x8 volumes, their spacing), not the checkpoint
+    assert summary["geometry"]["patch"] == [24, 16, 8] and summary["geometry"]["spacing"] == [1.0, 1.0, 2.0]
+    assert summary["geometry"]["modality"] == "MR" and summary["pretraining_geometry"]["patch"] == [16, 16, 8]
     report = summary["init_report"]
     assert report["loaded"] and any(k.startswith("down_tr64") for k in report["loaded"])
     assert sorted(m for m, *_ in report["mismatched"]) == ["out_tr.final_conv.bias", "out_tr.final_conv.weight"]

@@ -13,7 +13,7 @@ from semgen.finetune.config import FinetuneConfig
 from semgen.finetune.data import LIDC_PATCH, LIDC_SPACING, TaskDataError, discover_task, load_sample
 from semgen.finetune.evaluation import trivial_baselines
 from semgen.finetune.evaluation_report import baseline_lines
-from semgen.finetune.pipeline import resolve_geometry, resolve_init
+from semgen.finetune.geometry import task_geometry
 from semgen.io import write_scan
 
 REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "lidc-dev"
@@ -58,7 +58,7 @@ def lidc(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
 
 def _geometry(data, **kw):
     cfg = FinetuneConfig(data=str(data.root), out="unused", **kw)
-    return resolve_geometry(cfg, data, resolve_init("scratch"), 3)
+    return task_geometry(cfg, data)
 
 
 def test_layout_is_detected_and_labels_and_patients_map_from_the_table(lidc) -> None:

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", help="paired groups (same split, label subset and trial seeds): test every "
                         "initialisation against this one (default scratch; the best when it is absent)")
     parser.add_argument("--seed", type=int, help="seed of the bootstrap confidence intervals (default 0)")
+    parser.add_argument("--allow-mixed", action="store_const", const=True,
+                        help="compare results fine-tuned on different inputs (patch, spacing, intensity normalisation); "
+                        "refused by default, marked in the report when allowed")
     parser.add_argument("--config", help="YAML file of options (flags override it)")
 
 
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(CompareConfig, args)
     report = write_report(cfg.results, cfg.out, equal_var=not cfg.welch, reference=cfg.reference, seed=cfg.seed,
-                          unpaired=cfg.unpaired)
+                          unpaired=cfg.unpaired, allow_mixed=cfg.allow_mixed)
     save_config(cfg, Path(cfg.out) / "config.yaml")
     n_rows = sum(len(g["rows"]) for g in report["groups"])
     best = "; ".join(

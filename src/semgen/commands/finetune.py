@@ -30,10 +30,15 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="default 8")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--width", type=int, help="U-Net base width for scratch (default: checkpoint's; else 32 on CUDA, 8 on CPU)")
-    parser.add_argument("--patch", type=sizes, metavar="XxYxZ", help="patch size, e.g. 64x64x32 (default: checkpoint's, else the recipe's)")
-    parser.add_argument("--spacing", type=spacings, metavar="XxYxZ", help="resample 3D volumes to this spacing in mm, e.g. 1x1x1 (default: checkpoint's, else the recipe's)")
+    parser.add_argument("--patch", type=sizes, metavar="XxYxZ", help="patch size, e.g. 64x64x32 (default: the recipe's, "
+                        "else 64x64 / 64x64x32; never the checkpoint's: every initialisation sees the same inputs)")
+    parser.add_argument("--spacing", type=spacings, metavar="XxYxZ", help="resample 3D volumes to this spacing in mm, "
+                        "e.g. 1x1x1 (default: the recipe's, else the median spacing of the task's images)")
     parser.add_argument("--no-resample", dest="resample", action="store_const", const=False, help="keep 3D volumes at native spacing")
-    parser.add_argument("--modality", choices=("CT", "MR", "XR", "OT"), help="intensity normalisation kind (default: recipe/checkpoint/file)")
+    parser.add_argument("--modality", choices=("CT", "MR", "XR", "OT"), help="intensity normalisation kind (default: the "
+                        "recipe's or layout's, else what the images say: DICOM tag, pictures XR, minimum below -500 CT, else MR)")
+    parser.add_argument("--ct-window", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                        help="CT Hounsfield window mapped to [0, 1] (default -1000 1000, as in pre-training)")
     parser.add_argument("--patches-per-volume", type=int, help="3D segmentation: random patches per training volume per epoch (default 2)")
     parser.add_argument("--foreground-fraction", type=float, help="3D segmentation: share of training patches centred on a "
                         "labelled voxel (default 0.67)")

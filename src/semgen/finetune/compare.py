@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from semgen.finetune.data import Geometry
 from semgen.finetune.stats import (
     ALPHA,
     MARKS,
@@ -35,6 +35,7 @@ from semgen.finetune.stats import (
     pooled_delong,
     significance_mark,
     ttest_p,
+    warnings_as_notes,
 )
 from semgen.utils.io import atomic_write, read_json, write_json
 
@@ -130,8 +131,36 @@ def add_paired_tests(rows: list[dict], reference: str, metrics: Sequence[str], *
         r["mark"] = {k: "" if r is ref else significance_mark(r["p_value"][k]) for k in metrics}
 
 
+def input_geometry(summary: dict) -> Geometry | None:
+    """The inputs a fine-tuning saw (``summary.json``'s ``geometry``), None when not recorded."""
+    doc = summary.get("geometry")
+    return Geometry.from_dict(doc) if isinstance(doc, dict) and doc.get("patch") else None
+
+
+def check_same_inputs(members: Sequence[dict], where: str, allow_mixed: bool) -> bool:
+    """True when every result of a group was fine-tuned on the same inputs (patch, spacing,
+    modality, normalisation). Otherwise raises :class:`ResultsError` naming two results and
+    their inputs, unless ``allow_mixed`` (then False: the group is marked)."""
+    seen: dict[tuple | None, dict] = {}
+    for m in members:
+        g = input_geometry(m)
+        seen.setdefault(g.inputs_key() if g else None, m)
+    if len(seen) < 2:
+        return True
+    if allow_mixed:
+        log.warning("%s: results fine-tuned on different inputs are compared (--allow-mixed); the report marks them", where)
+        return False
+    a, b = list(seen.values())[:2]
+    def say(m: dict) -> str:
+        g = input_geometry(m)
+        return f"{m['_path']} ({m['init_name']}): {g.describe() if g else 'inputs not recorded'}"
+    raise ResultsError(f"{where}: the results were fine-tuned on different inputs, so a difference would measure the "
+                       f"inputs, not the initialisation: {say(a)}; {say(b)}. Re-run them with the same --patch/--spacing/"
+                       "--modality/--ct-window (or the same recipe), or pass --allow-mixed to compare them anyway, marked")
+
+
 def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str = "scratch", seed: int = 0,
-            unpaired: bool = False) -> dict:
+            unpaired: bool = False, allow_mixed: bool = False) -> dict:
     """The comparison as a JSON-ready dict: ``groups`` (one per task and label fraction:
     rows of mean, s.d., n, values, p-value and mark per metric; ``paired`` says which test
     was run: paired groups name their ``reference`` and give each other row ``paired``
@@ -139,7 +168,9 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
     ``delong``; unpaired groups test the best against each other row) and
     ``label_efficiency`` (per task with several fractions: mean/s.d. of the primary
     metric per initialisation and fraction). ``seed`` seeds the bootstrap intervals;
-    ``unpaired`` runs the unpaired test in every group."""
+    ``unpaired`` runs the unpaired test in every group. Results of one group fine-tuned on
+    different inputs are refused (:func:`check_same_inputs`) unless ``allow_mixed``; then the
+    group has ``same_inputs`` False and each row its ``inputs``."""
     groups: dict[tuple[str, float], list[dict]] = {}
     for s in summaries:
         groups.setdefault((s["task_name"], float(s.get("label_fraction", 1.0))), []).append(s)
@@ -148,6 +179,7 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
         names = [m["init_name"] for m in members]
         # two results with the same init name in one group: tell them apart by folder
         labels = [n if names.count(n) == 1 else f"{n} ({Path(m['_path']).name})" for n, m in zip(names, members)]
+        same_inputs = check_same_inputs(members, f"{task_name} at label fraction {fraction:g}", allow_mixed)
         metrics = list(dict.fromkeys(k for m in members for k in m["metric_names"]))
         primary = members[0]["primary_metric"]
         rows = []
@@ -162,6 +194,7 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
                     "mean": {k: s[0] for k, s in stats_.items()},
                     "std": {k: s[1] for k, s in stats_.items()},
                     "values": values,
+                    "inputs": g.describe() if (g := input_geometry(m)) else None,
                 }
             )
         best = {}
@@ -169,15 +202,10 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
             ranked = [r for r in rows if not math.isnan(r["mean"][k])]
             best[k] = max(ranked, key=lambda r: r["mean"][k])["init"] if ranked else None
         is_paired = not unpaired and len(rows) > 1 and pairs_up(members)
-        # SciPy warns (precision loss, constant input) where a test's p-value is unreliable:
-        # those warnings become notes in the report, never raw lines on the terminal
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        noted: set[str] = set()
+        with warnings_as_notes(noted):
             ref_name = _group_tests(rows, members, labels, metrics, best, primary, is_paired, reference, equal_var, seed)
-        notes = sorted({_note(w) for w in caught if issubclass(w.category, RuntimeWarning)})
-        for w in caught:
-            if not issubclass(w.category, RuntimeWarning):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        notes = sorted(noted)
         hashes = {m.get("split", {}).get("hash") for m in members}
         if len(hashes) > 1:
             log.warning("%s at label fraction %g: results were tested on different splits; "
@@ -190,6 +218,7 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
                 "primary_metric": primary,
                 "metrics": metrics,
                 "same_test_split": len(hashes) == 1,
+                "same_inputs": same_inputs,
                 "paired": is_paired,
                 "reference": ref_name,
                 "best": best,
@@ -249,13 +278,6 @@ def _group_tests(rows: list[dict], members: list[dict], labels: list[str], metri
     return None
 
 
-def _note(w: warnings.WarningMessage) -> str:
-    text = str(w.message)
-    if "catastrophic cancellation" in text or "nearly identical" in text:
-        return "values nearly identical within a group: a test lost precision and its p-value is unreliable"
-    return f"a statistical test warned ({text.rstrip('.')}); its p-value may be unreliable"
-
-
 def _pct(x: float | None) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{100 * x:.2f}"
 
@@ -296,6 +318,12 @@ def render_markdown(report: dict) -> str:
         primary = g["primary_metric"]
         metrics = [primary, *[m for m in g["metrics"] if m != primary]]
         lines += [f"## {g['task_name']} ({g['task']}), label fraction {g['label_fraction']:g}", ""]
+        if not g.get("same_inputs", True):
+            lines += ["**Warning (--allow-mixed):** these results were fine-tuned on different inputs (below); a difference "
+                      "measures the inputs as much as the initialisation.", ""]
+            lines += [f"- {r['init']}: {r['inputs'] or 'inputs not recorded'}" for r in g["rows"]] + [""]
+        elif g["rows"] and g["rows"][0].get("inputs"):
+            lines += [f"Inputs, the same for every row: {g['rows'][0]['inputs']}.", ""]
         if not g["same_test_split"]:
             lines += ["**Warning:** these results were not tested on the same split; the t-tests are not paired on one test set.", ""]
         if g["paired"]:
@@ -324,7 +352,7 @@ def render_markdown(report: dict) -> str:
 
 
 def write_report(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, equal_var: bool = True,
-                 reference: str = "scratch", seed: int = 0, unpaired: bool = False) -> dict:
+                 reference: str = "scratch", seed: int = 0, unpaired: bool = False, allow_mixed: bool = False) -> dict:
     """Compare the results in ``paths`` (paired against ``reference`` where the trials pair
     up) and write ``OUT/report.md``, ``OUT/report.json``,
     ``OUT/bars.png`` and, when a task has several label fractions, ``OUT/label_efficiency.png``.
@@ -333,7 +361,7 @@ def write_report(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
 
     out = Path(out)
     summaries = [load_summary(p) for p in find_summaries(paths)]
-    report = compare(summaries, equal_var=equal_var, reference=reference, seed=seed, unpaired=unpaired)
+    report = compare(summaries, equal_var=equal_var, reference=reference, seed=seed, unpaired=unpaired, allow_mixed=allow_mixed)
     files = [out / "report.md", out / "report.json", out / "bars.png"]
     plot_bars(report["groups"], files[2])
     if report["label_efficiency"]:

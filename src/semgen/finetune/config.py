@@ -2,8 +2,9 @@
 
 Defaults are CPU-sized (a few minutes per trial on 2 cores for the built-in recipes). The
 paper runs 10 trials per method; the maintainer's fine-tuning recipe is Adam lr 1e-3 with
-ReduceLROnPlateau and early stopping (reference Sec. 5). Fields left ``None`` come from the
-initialising checkpoint's metadata, then the recipe, then the built-in fallbacks.
+ReduceLROnPlateau and early stopping (reference Sec. 5). The input fields left ``None``
+(patch, spacing, modality, CT window) are decided from the task alone, never from the
+initialising checkpoint, by the rules of :mod:`semgen.finetune.geometry`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class FinetuneConfig(StageConfig):
     IDENTITY = (
         "data", "task", "recipe", "init", "label_fraction", "seed", "split_seed", "split", "validation", "test",
         "epochs", "patience", "batch_size", "lr", "width", "patch", "spacing", "resample", "modality",
-        "patches_per_volume", "foreground_fraction", "overlap", "val_patches", "trial",
+        "ct_window", "patches_per_volume", "foreground_fraction", "overlap", "val_patches", "trial",
     )
 
     data: str = ""
@@ -51,8 +52,9 @@ class FinetuneConfig(StageConfig):
     width: int | None = None  # scratch: 32 on CUDA, 8 on CPU (the pre-training presets)
     patch: tuple[int, ...] | None = None
     spacing: tuple[float, ...] | None = None
-    resample: bool = True  # resample 3D volumes to the checkpoint's (or --spacing) spacing
-    modality: str | None = None  # CT | MR | XR: intensity normalisation kind
+    resample: bool = True  # resample 3D volumes to --spacing, else the recipe's, else the task's median spacing
+    modality: str | None = None  # CT | MR | XR | OT: intensity normalisation kind (default: recipe/layout, else the images)
+    ct_window: tuple[float, ...] | None = None  # CT: HU (low, high) mapped to [0, 1] (default -1000..1000)
     patches_per_volume: int = 2  # 3D segmentation: random patches per training volume per epoch
     foreground_fraction: float = 0.67  # share of training patches centred on a labelled voxel
     overlap: float = 0.5  # sliding-window overlap for whole-volume prediction
@@ -84,6 +86,8 @@ class FinetuneConfig(StageConfig):
             raise ConfigError(f"--patch must be 2 or 3 positive sizes like 64x64x32, got {self.patch}")
         if self.spacing is not None and (len(self.spacing) != 3 or min(self.spacing) <= 0):
             raise ConfigError(f"--spacing must be 3 positive sizes in mm (e.g. 1x1x1), got {self.spacing}")
+        if self.ct_window is not None and (len(self.ct_window) != 2 or not self.ct_window[0] < self.ct_window[1]):
+            raise ConfigError(f"--ct-window needs LOW < HIGH in HU, got {self.ct_window}")
         if self.split is not None and not Path(self.split).is_file():
             raise ConfigError(f"--split {self.split}: no such file (give a split.json written by an earlier finetune)")
 
@@ -98,3 +102,4 @@ class CompareConfig:
     unpaired: bool = False  # the independent t-test of the best everywhere, even where trials pair up
     seed: int = 0  # the bootstrap confidence intervals' resampling
     reference: str = "scratch"  # paired groups: every initialisation is tested against this one (the best when absent)
+    allow_mixed: bool = False  # compare results fine-tuned on different inputs (patch, spacing, normalisation), marked

@@ -492,25 +492,56 @@ def _check_classes(path: Path, data: TaskData) -> None:
 class Geometry:
     """How inputs are brought to what the model expects: ``spatial_dims``, the ``patch``
     size (voxels), an optional target ``spacing`` (mm; 3D volumes are resampled to it),
-    the intensity ``modality`` kind (CT/MR/XR) and optional ``window`` dict (as written by
-    ``semgen.io.normalize_intensity`` and stored in checkpoint metadata)."""
+    the intensity ``modality`` kind (CT/MR/XR/OT) and its ``window`` dict (as written by
+    ``semgen.io.normalize_intensity`` and stored in checkpoint metadata; None: min-max per
+    image). ``sources`` says where each was decided (see :mod:`semgen.finetune.geometry`)."""
 
     spatial_dims: int
     patch: tuple[int, ...]
     spacing: tuple[float, ...] | None = None
     modality: str | None = None
     window: dict | None = None
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> str:
         """One readable phrase for logs, e.g. ``3D, patch 64x64x32, spacing 1x1x1 mm, CT window -1000..1000``."""
         parts = [f"{self.spatial_dims}D", "patch " + "x".join(str(s) for s in self.patch)]
-        parts.append("native spacing" if self.spacing is None else "spacing " + "x".join(f"{s:g}" for s in self.spacing) + " mm")
+        if self.spatial_dims == 3:
+            parts.append("native spacing" if self.spacing is None else "spacing " + "x".join(f"{s:g}" for s in self.spacing) + " mm")
+        return ", ".join([*parts, self.normalisation()] if self.modality or self.window else parts)
+
+    def normalisation(self) -> str:
+        """The intensity normalisation in words, e.g. ``CT window -1000..1000`` or ``XR min-max per image``."""
         window = self.window or {}
+        if window.get("kind") == "mr" and "percentiles" in window:
+            low, high = window["percentiles"]
+            return f"MR percentiles {low:g}..{high:g} per volume"
         if "low" in window and "high" in window:
-            parts.append(f"{self.modality or window.get('kind', '')} window {window['low']:g}..{window['high']:g}".strip())
-        elif self.modality or window.get("kind"):
-            parts.append(f"{self.modality or window['kind']} intensities")
-        return ", ".join(parts)
+            return f"{self.modality or window.get('kind', '')} window {window['low']:g}..{window['high']:g}".strip()
+        return f"{self.modality or 'OT'} min-max per image"
+
+    def inputs_key(self) -> tuple:
+        """What makes two fine-tunings see the same inputs: dimensionality, patch, spacing,
+        modality and normalisation (the MR window's per-volume ``low``/``high`` left out)."""
+        window = {k: v for k, v in (self.window or {}).items() if not ((self.window or {}).get("kind") == "mr" and k in ("low", "high"))}
+        return (self.spatial_dims, tuple(self.patch), tuple(self.spacing) if self.spacing else None, self.modality,
+                tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in window.items())))
+
+    def to_dict(self) -> dict:
+        """The JSON form written to ``summary.json`` (read back by :meth:`from_dict`)."""
+        return {"spatial_dims": self.spatial_dims, "patch": list(self.patch),
+                "spacing": list(self.spacing) if self.spacing else None, "modality": self.modality,
+                "window": self.window, "normalisation": self.normalisation(), "sources": dict(self.sources)}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> Geometry:
+        """A geometry from :meth:`to_dict`'s form; a missing window is the one its modality gets
+        by default (how earlier summaries recorded a scratch run's normalisation)."""
+        from semgen.io.intensity import modality_window
+
+        return cls(int(doc["spatial_dims"]), tuple(doc["patch"]), tuple(doc["spacing"]) if doc.get("spacing") else None,
+                   doc.get("modality"), doc.get("window") or modality_window(doc.get("modality")),
+                   dict(doc.get("sources") or {}))
 
 
 @dataclass
@@ -575,7 +606,7 @@ def load_sample(sample: Sample, data: TaskData, geometry: Geometry) -> Loaded:
         if label.shape != array.shape:
             raise ValueError(f"{sample.target}: label map shape {label.shape} differs from its image {array.shape}")
     center = sample.center
-    if geometry.spatial_dims == 3 and geometry.spacing is not None:
+    if geometry.spatial_dims == 3 and geometry.spacing is not None and not np.allclose(scan.spacing, geometry.spacing, rtol=1e-4):
         shape = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(image.shape, scan.spacing, geometry.spacing))
         if center is not None:  # voxel centres map as in resize_array (grid mode)
             center = tuple((c + 0.5) * t / n - 0.5 for c, t, n in zip(center, shape, image.shape))

@@ -38,6 +38,7 @@ from torch import nn
 
 from semgen.finetune.config import FinetuneConfig
 from semgen.finetune.data import Loaded, TaskData, TaskDataError
+from semgen.finetune.geometry import check_init
 from semgen.finetune.evaluation_report import CONVERGED, SCRATCH, build_report, write_report
 from semgen.finetune.metrics import classification_metrics
 from semgen.finetune.pipeline import Init, Job, _arrays, _job, make_split, resolve_init, trial_model
@@ -63,7 +64,7 @@ class EvaluateConfig(StageConfig):
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "data", "task", "recipe", "inits", "label_fractions", "trials", "modes", "converged_epochs",
         "converged_patience", "seed", "split_seed", "split", "validation", "test", "epochs", "patience",
-        "batch_size", "lr", "width", "patch", "spacing", "resample", "modality", "patches_per_volume",
+        "batch_size", "lr", "width", "patch", "spacing", "resample", "modality", "ct_window", "patches_per_volume",
         "foreground_fraction", "overlap", "val_patches",
     )
 
@@ -92,6 +93,7 @@ class EvaluateConfig(StageConfig):
     spacing: tuple[float, ...] | None = None
     resample: bool = True
     modality: str | None = None
+    ct_window: tuple[float, ...] | None = None
     patches_per_volume: int = 2
     foreground_fraction: float = 0.67
     overlap: float = 0.5
@@ -219,8 +221,7 @@ def trivial_baselines(data: TaskData, test: list[Loaded], kind: str) -> dict[str
 
 
 def _resolve_inits(cfg: EvaluateConfig) -> list[Init]:
-    """The initialisations with unique names, scratch first when it was not given; warns when
-    checkpoints were pre-trained on different patch sizes (all use the first one's)."""
+    """The initialisations with unique names, scratch first when it was not given."""
     inits = [resolve_init(i) for i in cfg.inits]
     if not any(i.kind == SCRATCH for i in inits):
         log.info("adding scratch: every initialisation is compared with it")
@@ -228,12 +229,6 @@ def _resolve_inits(cfg: EvaluateConfig) -> list[Init]:
     inits = _unique_names(inits)
     names = [i.name for i in inits]
     require(cfg.reference in names, f"--reference {cfg.reference}: not one of the initialisations ({', '.join(names)})")
-    pretrained = [i for i in inits if i.kind != SCRATCH]
-    for other in pretrained[1:]:
-        theirs, ours = other.metadata.get("patch_size"), pretrained[0].metadata.get("patch_size")
-        if theirs and ours and tuple(theirs) != tuple(ours) and not cfg.patch:
-            log.warning("%s was pre-trained on %s patches, %s on %s; all are fine-tuned on %s (set --patch to choose)",
-                        other.name, tuple(theirs), pretrained[0].name, tuple(ours), tuple(ours))
     return inits
 
 
@@ -283,9 +278,13 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     inits = _resolve_inits(cfg)
     pretrained = [i for i in inits if i.kind != SCRATCH]
-    # the geometry (patch, spacing, window) of the first checkpoint, for every initialisation
+    # the inputs (patch, spacing, normalisation) are the task's (semgen.finetune.geometry), the same for every initialisation
     ft = _finetune_config(cfg, str(pretrained[0].weights) if pretrained else SCRATCH)
     job = _job(ft)
+    pretraining = {i.name: check_init(job.geometry, i.metadata, i.name) for i in pretrained}
+    for line in list(pretraining.values())[1:]:
+        if line:
+            log.info("%s", line)
     design = _design(cfg, ft, job)
     fractions = sorted(cfg.label_fractions)
     # scratch gets the pre-trained models' architecture (width, encoder, norm): a like-for-like control
@@ -336,7 +335,9 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
         context = {
             "task": job.data.task, "task_name": job.data.recipe or f"{Path(cfg.data).name}-{job.data.task}",
             "kind": job.kind, "data": str(job.data.root), "primary_metric": job.primary,
-            "inits": [{"name": i.name, "source": str(i.weights or SCRATCH), "kind": i.kind} for i in inits],
+            "inits": [{"name": i.name, "source": str(i.weights or SCRATCH), "kind": i.kind,
+                       "pretraining": pretraining.get(i.name)} for i in inits],
+            "geometry": job.geometry.to_dict(),
             "reference": cfg.reference, "label_fractions": fractions, "modes": list(cfg.modes), "trials": cfg.trials,
             "seeds": design.seeds, "budget": {"epochs": cfg.epochs, "patience": cfg.patience},
             "converged": {"epochs": conv_epochs, "patience": conv_patience} if conv_epochs else None,

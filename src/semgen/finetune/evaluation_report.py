@@ -8,7 +8,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-from semgen.finetune.stats import bootstrap_ci, holm, mean_sd, nan_to_none, paired_comparison, pooled_delong
+from semgen.finetune.stats import (
+    bootstrap_ci,
+    holm,
+    mean_sd,
+    nan_to_none,
+    paired_comparison,
+    pooled_delong,
+    warnings_as_notes,
+)
 from semgen.utils.io import atomic_write, write_json
 
 CONVERGED = "converged"
@@ -44,6 +52,16 @@ def build_report(context: dict[str, Any], records: dict[tuple[float, str, str], 
     ``converged_stopped`` (per fraction: trials of the control whose early stopping fired
     before the epoch budget) and ``verdict`` (plain language, :func:`verdict`). Holm's
     correction runs over every comparison in one fraction x mode table."""
+    notes: set[str] = set()
+    with warnings_as_notes(notes):
+        results, stopped = _tables(context, records, seed)
+    report = {**context, "statistics": STATISTICS, "results": results, "converged_stopped": stopped, "notes": sorted(notes)}
+    report["verdict"] = verdict(report)
+    return report
+
+
+def _tables(context: dict[str, Any], records: dict[tuple[float, str, str], list[dict]], seed: int) -> tuple[dict, dict]:
+    """``results[fraction][mode][init]`` and the converged control's early stops per fraction."""
     metric, kind, ref_name = context["primary_metric"], context["kind"], context["reference"]
     results: dict[str, dict[str, dict[str, Any]]] = {}
     stopped = {}
@@ -71,9 +89,7 @@ def build_report(context: dict[str, Any], records: dict[tuple[float, str, str], 
             for (holder, key), p in zip(family, holm([h[k] for h, k in family])):
                 holder["p_holm"] = p
             results[fkey][mode] = table
-    report = {**context, "statistics": STATISTICS, "results": results, "converged_stopped": stopped}
-    report["verdict"] = verdict(report)
-    return report
+    return results, stopped
 
 
 STATISTICS = (
@@ -170,6 +186,18 @@ def baseline_lines(report: dict) -> list[str]:
             for name, b in (report.get("baselines") or {}).items()]
 
 
+def input_lines(report: dict) -> list[str]:
+    """What every initialisation was fine-tuned on, and each checkpoint's pre-training geometry."""
+    geometry = report.get("geometry")
+    if not geometry:
+        return []
+    from semgen.finetune.data import Geometry
+
+    lines = [f"Inputs, the same for every initialisation: {Geometry.from_dict(geometry).describe()} "
+             f"({'; '.join(f'{k} from {v}' for k, v in (geometry.get('sources') or {}).items())})."]
+    return lines + [f"Pre-training geometry: {i['pretraining']}." for i in report["inits"] if i.get("pretraining")]
+
+
 def render_markdown(report: dict) -> str:
     """``report.md``: what was run (with the trivial baselines' test AUCs), the verdict, one table per label fraction and mode (mean
     ± s.d. in points; against scratch at the same budget: difference [95 % CI], paired-t,
@@ -184,6 +212,7 @@ def render_markdown(report: dict) -> str:
         f"{split['samples']['test']} test samples; {split['patients']['train']}/{split['patients']['validation']}/"
         f"{split['patients']['test']} patients; split seed {split['seed']}, hash {split['hash']}; {report['skipped']} skipped).",
         "Initialisations: " + ", ".join(f"{i['name']} (`{i['source']}`)" for i in report["inits"]) + ".",
+        *input_lines(report),
         *baseline_lines(report),
         f"Label fractions: {', '.join(f'{100 * f:g} %' for f in report['label_fractions'])} of the training patients "
         f"(nested subsets: " + ", ".join(f"{100 * float(k):g} %: {v['patients']}" for k, v in report["subsets"].items())
@@ -210,6 +239,7 @@ def render_markdown(report: dict) -> str:
                 lines.append(f"| {name} | {row['n']} | {_pts(row['mean'])} ± {_pts(row['sd'])} | {vs_ref[0]} | "
                              f"{' | '.join(extra)} | {vs_ref[1]} | {vs_ref[2]} | {delong} | {' | '.join(_cell(row, 'vs_converged'))} |")
             lines.append("")
+    lines += [f"**Note:** {note}." for note in report.get("notes", [])]
     return "\n".join(lines)
 
 

@@ -27,13 +27,13 @@ import torch
 
 from semgen.card import write_card
 from semgen.finetune.config import FinetuneConfig
-from semgen.finetune.data import RECIPES, Geometry, Loaded, TaskData, TaskDataError, discover_task, load_samples
+from semgen.finetune.data import Geometry, Loaded, TaskData, TaskDataError, discover_task, load_samples
+from semgen.finetune.geometry import check_init, pretraining_geometry, task_geometry
 from semgen.finetune.splits import SplitError, label_subset, split_hash, split_patients
 from semgen.finetune.stats import mean_sd, nan_to_none
 from semgen.finetune.train import Arrays, TrainSettings, train_trial, validation_patches
 from semgen.loggers import Logger, make_logger
 from semgen.models.checkpoint import save_checkpoint
-from semgen.models.unet import DIVISOR
 from semgen.stage import claim_folder
 from semgen.utils.config import config_to_dict
 from semgen.utils.device import resolve_device
@@ -42,7 +42,6 @@ from semgen.utils.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
-WINDOW_MODALITY = {"ct": "CT", "mr": "MR", "xr": "XR", "minmax": "OT"}
 OUTPUTS = ("summary.json", "split.json", "trials", "model.safetensors", "model.json", "README.md", "tensorboard")
 CHOSEN = "chosen.safetensors"
 
@@ -82,50 +81,6 @@ def _backbone_args(meta: dict[str, Any]) -> dict[str, Any]:
     arch = meta.get("architecture") or {}
     args = dict(arch.get("args") or {})
     return dict(args.get("unet_or_args", args))
-
-
-def resolve_geometry(cfg: FinetuneConfig, data: TaskData, init: Init, spatial_dims: int) -> Geometry:
-    """Patch, spacing, modality and window: ``--patch/--spacing/--modality`` first, then the
-    checkpoint metadata (the geometry it was pre-trained with), then the recipe, then
-    64x64 (2D) / 64x64x32 (3D) and the input's own spacing."""
-    meta = init.metadata
-    recipe = RECIPES.get(data.recipe or "")
-    patch = cfg.patch or meta.get("patch_size") or (recipe.patch if recipe and recipe.spatial_dims == spatial_dims else None)
-    patch = tuple(int(p) for p in (patch or ((64, 64) if spatial_dims == 2 else (64, 64, 32))))
-    if len(patch) != spatial_dims or any(p % DIVISOR for p in patch):
-        raise TaskDataError(f"patch {patch}: need {spatial_dims} sizes, each divisible by {DIVISOR}")
-    if cfg.patch and meta.get("patch_size") and tuple(meta["patch_size"]) != patch:
-        log.warning("--patch %s differs from the pre-training patch %s",
-                    "x".join(map(str, patch)), "x".join(map(str, meta["patch_size"])))
-    spacing = None
-    if spatial_dims == 3 and cfg.resample:
-        spacing = cfg.spacing or meta.get("spacing") or (recipe.spacing if recipe else None)
-        spacing = tuple(float(s) for s in spacing) if spacing else None
-    window = meta.get("intensity_window") if isinstance(meta.get("intensity_window"), dict) else None
-    modality = cfg.modality or data.modality or (WINDOW_MODALITY.get(window.get("kind")) if window else None)
-    # only fixed HU windows and MR percentiles transfer; X-rays are min-max per image
-    if window is None or window.get("kind") not in ("ct", "mr") or WINDOW_MODALITY[window["kind"]] != modality:
-        window = None
-    return Geometry(spatial_dims, patch, spacing, modality, window)
-
-
-def _spatial_dims(cfg: FinetuneConfig, data: TaskData, init: Init) -> int:
-    from semgen.io import read_scan
-
-    meta_dims = init.metadata.get("spatial_dims")
-    recipe = RECIPES.get(data.recipe or "")
-    if meta_dims:
-        return int(meta_dims)
-    if cfg.patch:
-        return len(cfg.patch)
-    if recipe:
-        return recipe.spatial_dims
-    for s in data.samples[:5]:
-        try:
-            return read_scan(s.image, modality=cfg.modality or data.modality).ndim
-        except ValueError:
-            continue
-    raise TaskDataError(f"{data.root}: none of the first files could be read to tell 2D from 3D")
 
 
 def _segmentation_classes(loaded: list[Loaded], data: TaskData) -> dict[int, str]:
@@ -250,10 +205,13 @@ def _job(cfg: FinetuneConfig) -> Job:
     """Find the task, resolve the initialisation and geometry, read every sample."""
     data = discover_task(cfg.data, task=cfg.task, recipe=cfg.recipe)
     init = resolve_init(cfg.init, cfg.name)
-    geometry = resolve_geometry(cfg, data, init, _spatial_dims(cfg, data, init))
+    geometry = task_geometry(cfg, data)
     device = resolve_device(cfg.device)
-    log.info("task %s (%s) from %s: %d samples, %d skipped; init %s; geometry %s",
-             data.task, data.recipe or "generic layout", data.root, len(data.samples), len(data.skipped), init.name, geometry.describe())
+    log.info("task %s (%s) from %s: %d samples, %d skipped; init %s; inputs %s (%s)",
+             data.task, data.recipe or "generic layout", data.root, len(data.samples), len(data.skipped), init.name,
+             geometry.describe(), "; ".join(f"{k} from {v}" for k, v in geometry.sources.items()))
+    if line := check_init(geometry, init.metadata, init.name):
+        log.info("%s", line)
     loaded, unreadable = load_samples(data.samples, data, geometry)
     if not loaded:
         raise TaskDataError(f"{data.root}: no sample could be read ({len(unreadable)} failed; first: {unreadable[0]['reason'] if unreadable else '-'})")
@@ -422,9 +380,8 @@ def _summary(cfg: FinetuneConfig, job: Job, out: Path, trials, init_report, spli
         "class_names": data.class_names if data.task == "classification" else job.label_names,
         "metric_names": job.metric_names,
         "primary_metric": job.primary,
-        "geometry": {"spatial_dims": geometry.spatial_dims, "patch": list(geometry.patch),
-                     "spacing": list(geometry.spacing) if geometry.spacing else None,
-                     "modality": geometry.modality, "window": geometry.window},
+        "geometry": geometry.to_dict(),
+        "pretraining_geometry": pre.to_dict() if (pre := pretraining_geometry(init.metadata)) else None,
         "split": {"seed": cfg.split_seed, "hash": split_doc["hash"], "samples": counts},
         "skipped": job.skipped,
         "model": {"path": str(out / "model.safetensors"), "trial": chosen[1], "selected_by": selected_by},

@@ -19,13 +19,34 @@ Significance marks: ``*`` p < 0.05 (the paper's level), ``**`` p < 0.01,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 from scipy import optimize, stats
 
 ALPHA = 0.05
 MARKS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
+
+
+@contextmanager
+def warnings_as_notes(notes: set[str]) -> Iterator[None]:
+    """Collect SciPy's ``RuntimeWarning`` s (precision loss, constant input: a p-value is
+    unreliable) into ``notes`` as plain sentences for a report, instead of raw lines on the
+    terminal; any other warning is re-issued."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning):
+            text = str(w.message)
+            if "catastrophic cancellation" in text or "nearly identical" in text:
+                notes.add("values nearly identical within a group: a test lost precision and its p-value is unreliable")
+            else:
+                notes.add(f"a statistical test warned ({text.rstrip('.')}); its p-value may be unreliable")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def finite(values: Sequence[float | None]) -> list[float]:

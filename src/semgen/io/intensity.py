@@ -27,6 +27,18 @@ def guess_modality(array: np.ndarray) -> tuple[str, str]:
     return "MR", f"intensity (minimum {low:g} >= {CT_MINIMUM_BELOW:g})"
 
 
+def modality_window(modality: str | None, ct_window: tuple[float, float] | None = None) -> dict[str, Any] | None:
+    """The window dict :func:`normalize_intensity` applies to a modality when given none: CT
+    the fixed HU window (``ct_window``, default -1000..1000), MR the default per-volume
+    percentiles; None for X-rays and other images (min-max per image)."""
+    if modality == "CT":
+        low, high = (float(v) for v in (ct_window or DEFAULT_CT_WINDOW))
+        return {"kind": "ct", "low": low, "high": high}
+    if modality == "MR":
+        return {"kind": "mr", "percentiles": [float(p) for p in DEFAULT_MR_PERCENTILES]}
+    return None
+
+
 def _scaled(array: np.ndarray, low: float, high: float) -> np.ndarray:
     if not high > low:
         raise ValueError(f"constant intensity in the window ({low:g}..{high:g}): nothing to normalise")
