@@ -140,42 +140,66 @@ def train_autoencoder(
     )
     val_set = val if len(val) else train
     generator = torch_generator(seed, "autoencoder-batches")
-    best_loss, best_state, since_best, history = math.inf, None, 0, []
+    best, history = _BestWeights(patience), []
     bar = progress(range(epochs), desc="auto-encoder", unit="epoch")
     pace = Pace(log, "auto-encoder epoch", epochs)
     for epoch in bar:
         epoch_start = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train), generator=generator)
-        # a batch of one cannot be batch-normalised in training mode: fold it into the previous one
-        cuts = list(range(0, len(train), batch_size))
-        if len(cuts) > 1 and len(train) - cuts[-1] == 1:
-            cuts.pop()
-        total = 0.0
-        for i, begin in enumerate(cuts):
-            end = cuts[i + 1] if i + 1 < len(cuts) else len(train)
-            x = train[order[begin:end]].to(device).contiguous(memory_format=fmt)
-            loss = F.mse_loss(torch.sigmoid(model(x)), x)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(x)
+        loss = _train_epoch(model, optimizer, train, _batches(len(train), batch_size, generator), device, fmt)
         val_loss = _evaluate(model, val_set, batch_size, device, fmt)
         scheduler.step(val_loss)
-        history.append({"epoch": epoch + 1, "loss": total / len(train), "val_loss": val_loss, "lr": optimizer.param_groups[0]["lr"]})
-        bar.set_postfix(loss=f"{total / len(train):.4f}", val=f"{val_loss:.4f}")
-        pace.step(epoch + 1, f"loss {total / len(train):.4f}, val loss {val_loss:.4f}, lr "
-                  f"{optimizer.param_groups[0]['lr']:.2g}, {len(train) / (time.perf_counter() - epoch_start):.3g} scans/s")
-        if val_loss < best_loss - 1e-6:
-            best_loss, best_state, since_best = val_loss, copy.deepcopy(model.state_dict()), 0
-        else:
-            since_best += 1
-            if since_best >= patience:
-                log.info("auto-encoder: validation loss has not improved for %d epochs; stopping at epoch %d", patience, epoch + 1)
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+        history.append({"epoch": epoch + 1, "loss": loss, "val_loss": val_loss, "lr": optimizer.param_groups[0]["lr"]})
+        bar.set_postfix(loss=f"{loss:.4f}", val=f"{val_loss:.4f}")
+        pace.step(epoch + 1, f"loss {loss:.4f}, val loss {val_loss:.4f}, lr {optimizer.param_groups[0]['lr']:.2g}, "
+                  f"{len(train) / (time.perf_counter() - epoch_start):.3g} scans/s")
+        if best.patience_spent(val_loss, model):
+            log.info("auto-encoder: validation loss has not improved for %d epochs; stopping at epoch %d", patience, epoch + 1)
+            break
+    if best.state is not None:
+        model.load_state_dict(best.state)
     return model.to(device="cpu", memory_format=torch.contiguous_format).eval(), history
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """One epoch's batches of indices into ``n`` scans, in an order drawn from ``generator``; a
+    last batch of one (which batch norm cannot normalise in training mode) joins the one before."""
+    order = torch.randperm(n, generator=generator)
+    cuts = list(range(0, n, batch_size))
+    if len(cuts) > 1 and n - cuts[-1] == 1:
+        cuts.pop()
+    return [order[begin:end] for begin, end in zip(cuts, [*cuts[1:], n])]
+
+
+def _train_epoch(model: AutoEncoder, optimizer: torch.optim.Optimizer, train: torch.Tensor, batches: list[torch.Tensor],
+                 device: str | torch.device, fmt: torch.memory_format) -> float:
+    """One epoch of MSE(sigmoid(model(x)), x) steps over ``batches``; returns the mean loss per scan."""
+    model.train()
+    total = 0.0
+    for index in batches:
+        x = train[index].to(device).contiguous(memory_format=fmt)
+        loss = F.mse_loss(torch.sigmoid(model(x)), x)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(x)
+    return total / len(train)
+
+
+class _BestWeights:
+    """Early stopping on the validation loss: an improvement is a loss below the best by more
+    than 1e-6; ``state`` holds a copy of the best weights (None before the first)."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience, self.loss, self.state, self.since = patience, math.inf, None, 0
+
+    def patience_spent(self, val_loss: float, model: nn.Module) -> bool:
+        """Keep ``model``'s weights if ``val_loss`` improves on the best; otherwise whether
+        ``patience`` epochs in a row have passed without improvement."""
+        if val_loss < self.loss - 1e-6:
+            self.loss, self.state, self.since = val_loss, copy.deepcopy(model.state_dict()), 0
+            return False
+        self.since += 1
+        return self.since >= self.patience
 
 
 @torch.no_grad()

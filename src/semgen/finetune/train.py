@@ -284,55 +284,82 @@ def train_trial(
     segmentation); the model holds the best weights. ``on_epoch(epoch, values)`` (optional)
     receives each epoch's train_loss, val_loss, val_<primary> and lr (e.g. for a logger).
     """
-    dev = settings.device
     rng = np.random.default_rng(seed)
-    model.to(dev)
+    model.to(settings.device)
     opt = torch.optim.Adam(model.parameters(), lr=settings.lr)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, settings.patience // 2), min_lr=1e-6)
     evaluate = Evaluator(task, kind, label_names, settings)
     train = splits["train"]
     sampler = PatchSampler(train.images, train.targets, settings.patch, settings.foreground_fraction) if task == "segmentation" else None
     curves: dict[str, list] = {"epoch": [], "train_loss": [], "val_loss": [], f"val_{primary_metric}": [], "lr": []}
-    best = (math.inf, -1, copy.deepcopy(model.state_dict()))
+    best = _BestEpoch(math.inf, -1, copy.deepcopy(model.state_dict()))
     skipped_steps = 0
     start = time.perf_counter()
     bar = progress(range(settings.epochs), desc=desc, unit="epoch", leave=False)
     pace = Pace(log, f"{desc} epoch", settings.epochs, start=start)
     for epoch in bar:
-        epoch_start = time.perf_counter()
-        losses, skipped, n_samples = _train_epoch(model, opt, train, sampler, kind, settings, rng)
+        values, skipped, samples_per_s = _epoch(model, opt, sched, splits, sampler, evaluate, kind, primary_metric, settings, rng)
         skipped_steps += skipped
-        val_loss, val_metrics = evaluate(model, splits["validation"])
-        sched.step(val_loss)
-        curves["epoch"].append(epoch + 1)
-        curves["train_loss"].append(float(np.mean(losses)) if losses else math.nan)
-        curves["val_loss"].append(val_loss)
-        curves[f"val_{primary_metric}"].append(val_metrics[primary_metric])
-        curves["lr"].append(opt.param_groups[0]["lr"])
-        bar.set_postfix(train=f"{curves['train_loss'][-1]:.3f}", val=f"{val_loss:.3f}")
-        pace.step(epoch + 1, f"train loss {curves['train_loss'][-1]:.4f}, val loss {val_loss:.4f}, val "
-                  f"{primary_metric} {val_metrics[primary_metric]:.4f}, lr {curves['lr'][-1]:.2g}, "
-                  f"{n_samples / (time.perf_counter() - epoch_start):.3g} samples/s")
+        for key, value in {"epoch": epoch + 1, **values}.items():
+            curves[key].append(value)
+        bar.set_postfix(train=f"{values['train_loss']:.3f}", val=f"{values['val_loss']:.3f}")
+        pace.step(epoch + 1, _epoch_line(values, primary_metric, samples_per_s))
         if on_epoch is not None:
-            on_epoch(epoch + 1, {k: v[-1] for k, v in curves.items() if k != "epoch"})
-        if val_loss < best[0]:
-            best = (val_loss, epoch + 1, copy.deepcopy(model.state_dict()))
-        elif epoch + 1 - best[1] >= settings.patience:
+            on_epoch(epoch + 1, values)
+        if best.patience_spent(epoch + 1, values["val_loss"], model, settings.patience):
             break
     if skipped_steps:
         log.warning("%s: skipped %d optimiser step(s) with a non-finite loss or gradient "
                     "(SEMGEN_FAST=0 turns the bf16 fast path off)", desc, skipped_steps)
-    model.load_state_dict(best[2])
+    model.load_state_dict(best.state)
     test_metrics, predictions = _test(model, evaluate, splits["test"], task)
     return {
         "curves": curves,
         "test": test_metrics,
         "test_predictions": predictions,
-        "best_epoch": best[1],
+        "best_epoch": best.epoch,
         "epochs_run": len(curves["epoch"]),
         "time_s": round(time.perf_counter() - start, 2),
         "skipped_steps": skipped_steps,
     }
+
+
+@dataclass
+class _BestEpoch:
+    """Early stopping on the validation loss: the best epoch so far (-1: the initial weights),
+    its loss and a copy of its weights."""
+
+    loss: float
+    epoch: int
+    state: dict[str, torch.Tensor]
+
+    def patience_spent(self, epoch: int, val_loss: float, model: nn.Module, patience: int) -> bool:
+        """Keep ``model``'s weights when ``val_loss`` is the lowest so far; otherwise whether
+        ``patience`` epochs have passed since the best one."""
+        if val_loss < self.loss:
+            self.loss, self.epoch, self.state = val_loss, epoch, copy.deepcopy(model.state_dict())
+            return False
+        return epoch - self.epoch >= patience
+
+
+def _epoch(model: nn.Module, opt, sched, splits: dict[str, Arrays], sampler: PatchSampler | None, evaluate: Evaluator,
+           kind: str, primary_metric: str, settings: TrainSettings, rng: np.random.Generator) -> tuple[dict[str, float], int, float]:
+    """One epoch: train (:func:`_train_epoch`), validate, step the learning-rate schedule on the
+    validation loss; returns the curve values (train_loss, val_loss, val_<primary>, lr), the
+    optimiser steps skipped and the training samples per second."""
+    epoch_start = time.perf_counter()
+    losses, skipped, n_samples = _train_epoch(model, opt, splits["train"], sampler, kind, settings, rng)
+    val_loss, val_metrics = evaluate(model, splits["validation"])
+    sched.step(val_loss)
+    values = {"train_loss": float(np.mean(losses)) if losses else math.nan, "val_loss": val_loss,
+              f"val_{primary_metric}": val_metrics[primary_metric], "lr": opt.param_groups[0]["lr"]}
+    return values, skipped, n_samples / (time.perf_counter() - epoch_start)
+
+
+def _epoch_line(values: dict[str, float], primary_metric: str, samples_per_s: float) -> str:
+    """One epoch's curve values in words, for the progress log."""
+    return (f"train loss {values['train_loss']:.4f}, val loss {values['val_loss']:.4f}, val {primary_metric} "
+            f"{values[f'val_{primary_metric}']:.4f}, lr {values['lr']:.2g}, {samples_per_s:.3g} samples/s")
 
 
 def _train_epoch(model: nn.Module, opt, train: Arrays, sampler: PatchSampler | None, kind: str, settings: TrainSettings,
