@@ -34,23 +34,45 @@ def nnunet_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 FAST = ["--epochs", "2", "--width", "4", "--patch", "16x16x8", "--device", "cpu"]
+PRETRAIN_FAST = ["--epochs", "2", "--warmup-epochs", "1", "--batch-size", "4", "--precision", "fp32"]
+
+
+def _commands(title: str) -> list[list[str]]:
+    return [shlex.split(line) for block in _blocks(_section(title), "bash") for line in block.splitlines()]
+
+
+@pytest.fixture
+def workdir(nnunet_dataset: Path, patterns: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The nnU-Net dataset, with ``data/patterns`` a tiny pattern set (16^3 crops), as the current folder."""
+    monkeypatch.chdir(nnunet_dataset)
+    (nnunet_dataset / "data").mkdir(exist_ok=True)
+    if not (nnunet_dataset / "data" / "patterns").exists():
+        (nnunet_dataset / "data" / "patterns").symlink_to(patterns / "patterns")
+    return nnunet_dataset
 
 
 @pytest.mark.slow
-def test_use_with_nnunet_commands_run(nnunet_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(nnunet_dataset)
-    commands = [shlex.split(line) for block in _blocks(_section("Use with nnU-Net"), "bash") for line in block.splitlines()]
-    assert [c[:2] for c in commands] == [["semgen", "finetune"], ["semgen", "predict"]]
+def test_use_with_nnunet_commands_run(workdir: Path) -> None:
+    commands = _commands("Use with nnU-Net")
+    assert [c[:2] for c in commands] == [["semgen", "finetune"], ["semgen", "predict"], ["semgen", "pretrain"]]
     finetune = [a if a != "runs/demo" else "scratch" for a in commands[0][1:]] + FAST  # no pre-trained run here
     assert main(finetune) == 0
     assert main(commands[1][1:]) == 0
-    assert (nnunet_dataset / "predictions" / "balls" / "new_000.nii.gz").is_file()
+    assert (workdir / "predictions" / "balls" / "new_000.nii.gz").is_file()
+    pytest.importorskip("dynamic_network_architectures", reason="nnU-Net's networks are optional (pip install 'semgen[nnunet]')")
+    assert main(commands[2][1:] + PRETRAIN_FAST) == 0
+    assert (workdir / "runs" / "nnunet" / "model.safetensors").is_file()
 
 
 @pytest.mark.slow
-def test_use_with_monai_snippet_runs(nnunet_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("monai", reason="MONAI is optional (pip install monai)")
-    monkeypatch.chdir(nnunet_dataset)
+def test_use_with_monai_commands_and_snippet_run(workdir: Path) -> None:
+    pytest.importorskip("monai", reason="MONAI is optional (pip install 'semgen[monai]')")
+    commands = _commands("Use with MONAI")
+    assert [c[:2] for c in commands] == [["semgen", "pretrain"], ["semgen", "finetune"]]
+    assert main(commands[0][1:] + PRETRAIN_FAST) == 0
+    assert main(commands[1][1:] + FAST) == 0
+    summary = (workdir / "results" / "monai" / "summary.json").read_text()
+    assert '"net.model.0.' in summary  # the fine-tuned MONAI UNet took the pre-trained encoder
     assert main(["finetune", "nnUNet_raw/Dataset001_Balls", "--out", "results/demo-organs", "--trials", "1", *FAST]) == 0
     (code,) = _blocks(_section("Use with MONAI"), "python")
     scope: dict = {}

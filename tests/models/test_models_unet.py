@@ -80,12 +80,29 @@ def test_output_shapes(spatial_dims, encoder, width, in_channels, out_channels, 
     assert [tuple(f.shape[2:]) for f in features] == [tuple(s // 2**i for s in spatial) for i in range(4)]
 
 
+def _framework(**args):
+    """A framework backbone's tiny arguments (semgen.models.backbones): the first one installed."""
+    import importlib.util
+
+    from semgen.models import BACKBONES, backbone_architecture
+
+    name = next((n for n in ("monai-unet", "nnunet-plainconvunet")
+                 if importlib.util.find_spec({"monai": "monai", "nnunet": "dynamic_network_architectures"}[BACKBONES[n].family])), None)
+    if name is None:
+        pytest.skip("the framework backbones need pip install 'semgen[monai]' or 'semgen[nnunet]'")
+    base = backbone_architecture(name, None, spatial_dims=3, width=4)["args"]
+    return {**{k: base[k] for k in ("backbone", "spatial_dims", "in_channels", "args")}, **args}
+
+
 # tiny arguments for every registered architecture: a newly registered model must be added here
 TINY_ARGS = {
     "UNet": lambda encoder, norm: {"width": 4, "num_classes": 3, "norm": norm, "encoder": encoder},
     "EncoderClassifier": lambda encoder, norm: {
         "unet_or_args": {"width": 4, "norm": norm, "encoder": encoder}, "num_outputs": 3, "dropout": 0.1,
     },
+    # the framework networks have their own encoder and norm (the encoder, norm parameters do not apply)
+    "Backbone": lambda encoder, norm: _framework(num_classes=3),
+    "BackboneClassifier": lambda encoder, norm: _framework(num_outputs=3, dropout=0.1),
 }
 
 
@@ -97,6 +114,10 @@ def test_every_registered_model_has_tiny_test_arguments() -> None:
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_parameter_gets_a_finite_gradient(name: str, encoder: str, norm: str) -> None:
+    from semgen.models.unet import part_of
+
+    if name.startswith("Backbone") and (encoder, norm) != ("unet", "batch"):
+        pytest.skip("a framework backbone has its own encoder and norm: tested once")
     torch.manual_seed(0)
     model = build_model({"name": name, "args": TINY_ARGS[name](encoder, norm)})
     out = model(torch.rand(2, 1, 16, 16, 8))
@@ -106,6 +127,8 @@ def test_every_parameter_gets_a_finite_gradient(name: str, encoder: str, norm: s
         loss = loss + seg.square().mean()
     loss.backward()
     for pname, p in model.named_parameters():
+        if seg is None and part_of(pname, model.part_names()) == "decoder":
+            continue  # a classifier keeps a framework network's decoder (its keys load as they are) but never runs it
         assert p.grad is not None, pname
         assert torch.isfinite(p.grad).all(), pname
         assert p.grad.abs().sum() > 0, pname

@@ -40,7 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="defaults for size and schedule: paper (published) or cpu (minutes on 2 cores); "
                         "auto = paper on a GPU with an INPUT, else cpu")
     parser.add_argument("--seed", type=int, default=None, help="seed of every random choice (default 0)")
-    parser.add_argument("--width", type=int, default=None, help="U-Net base width (published 32)")
+    from semgen.models.backbones import backbone_names
+
+    parser.add_argument("--backbone", choices=backbone_names(), default=None,
+                        help="the network: semgen (the published U-Net, default) or a MONAI / nnU-Net one "
+                        "(pip install 'semgen[monai]' / 'semgen[nnunet]'); the pattern head sits on its bottleneck")
+    parser.add_argument("--backbone-args", default=None, metavar="JSON|YAML|FILE",
+                        help="the backbone class's own arguments as a JSON/YAML mapping or a .json/.yaml file, over its "
+                        "defaults at --width, e.g. '{\"channels\": [16, 32, 64, 128], \"strides\": [2, 2, 2]}'")
+    parser.add_argument("--width", type=int, default=None, help="U-Net base width (published 32); a --backbone's default widths")
     parser.add_argument("--patch", type=sizes, default=None, metavar="XxYxZ",
                         help="training crop size, e.g. 64x64x32 or 224x224, divisible by 8 (default: the pattern crops)")
     parser.add_argument("--norm", choices=("batch", "published", "instance"), default=None, help="normalisation layers")
@@ -113,7 +121,8 @@ def describe(result: PretrainResult) -> str:
     """The one-paragraph summary printed at the end of a run."""
     run = result.run
     parts = [
-        f"Pre-trained a {result.spatial_dims}D U-Net (width {result.width}, patch "
+        f"Pre-trained a {result.spatial_dims}D {'U-Net' if result.backbone == 'semgen' else result.backbone} "
+        f"(width {result.width}, patch "
         f"{'x'.join(str(p) for p in result.patch)}) with {result.method}"
         f"{'' if result.schedule is None else ' (schedule ' + result.schedule + ')'} for {result.epochs} epoch(s) "
         f"({result.stopped}; {result.train_seconds:.0f} s of training on {result.world_size} process(es), "

@@ -138,12 +138,12 @@ class Probe(nn.Module):
         self.model = model
         self.frozen = tuple(model.part_names()["encoder"])
         for name in self.frozen:
-            getattr(model, name).requires_grad_(False)
+            model.get_submodule(name).requires_grad_(False)
 
     def train(self, mode: bool = True) -> Probe:
         super().train(mode)
         for name in self.frozen:
-            getattr(self.model, name).train(False)
+            self.model.get_submodule(name).train(False)
         return self
 
     def forward(self, x: torch.Tensor):

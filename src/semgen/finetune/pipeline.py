@@ -160,6 +160,7 @@ def trial_model(task: str, n_outputs: int, geometry: Geometry, init: Init, width
     """A fresh model for one trial, initialised from ``seed`` (torch's global generator is
     untouched), then filled from the checkpoint: returns ``(model, load report dict or None)``."""
     from semgen.models import build_model, load_pretrained
+    from semgen.models.backbones import task_architecture
 
     backbone = _backbone_args(init.metadata)
     if width is not None and backbone.get("width") not in (None, width):
@@ -171,7 +172,9 @@ def trial_model(task: str, n_outputs: int, geometry: Geometry, init: Init, width
         "norm": backbone.get("norm", "batch"),
         "encoder": backbone.get("encoder", "unet"),
     }
-    if task == "classification":
+    if "backbone" in backbone:  # a framework network (semgen.models.backbones), rebuilt as recorded
+        model = build_model(task_architecture(backbone, task, n_outputs), seed=seed)
+    elif task == "classification":
         model = build_model({"name": "EncoderClassifier", "args": {"unet_or_args": args, "num_outputs": n_outputs}}, seed=seed)
     else:
         model = build_model({"name": "UNet", "args": {**args, "out_channels": n_outputs}}, seed=seed)

@@ -6,11 +6,26 @@ training path.
 - :class:`UNet`, :class:`EncoderClassifier`, :func:`build_model`, :func:`parameter_counts`
 - registries by name: :data:`MODELS` (architectures), :data:`ENCODERS` (:class:`EncoderSpec`,
   :func:`register_encoder`, :func:`get_encoder`)
+- framework backbones (MONAI, nnU-Net) by name: :data:`BACKBONES` (:class:`BackboneSpec`,
+  :func:`register_backbone`), the models :class:`Backbone` and :class:`BackboneClassifier`,
+  :func:`backbone_architecture`
 - :func:`save_checkpoint`, :func:`load_checkpoint`, :func:`load_pretrained`, :class:`LoadReport`,
   :class:`CheckpointError`, :func:`describe_checkpoint`
 - :func:`fast_training_context`, :func:`prepare_model_for_speed`, :func:`fast_path_supported`
 """
 
+from semgen.models.backbones import (
+    BACKBONES,
+    Backbone,
+    BackboneClassifier,
+    BackboneSpec,
+    MissingExtraError,
+    backbone_architecture,
+    backbone_names,
+    get_backbone,
+    parse_backbone_args,
+    register_backbone,
+)
 from semgen.models.checkpoint import (
     CheckpointError,
     LoadReport,
@@ -36,6 +51,16 @@ from semgen.models.unet import (
 )
 
 __all__ = [
+    "BACKBONES",
+    "Backbone",
+    "BackboneClassifier",
+    "BackboneSpec",
+    "MissingExtraError",
+    "backbone_architecture",
+    "backbone_names",
+    "get_backbone",
+    "parse_backbone_args",
+    "register_backbone",
     "ENCODERS",
     "MODELS",
     "CheckpointError",

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from semgen import __version__
-from semgen.models.unet import build_model
+from semgen.models.unet import build_model, part_of
 from semgen.utils.io import atomic_path, check_sha256, file_sha256, read_json, write_json
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,13 @@ def save_weights(path: str | os.PathLike, state: Mapping[str, torch.Tensor], hea
     beside it records so that loading detects damage."""
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[tuple[int, int]] = set()
+    for k, v in state.items():  # a tensor under two names (nnU-Net's networks alias modules) is written twice
+        v = v.detach().cpu().contiguous()
+        where = (v.untyped_storage().data_ptr(), v.storage_offset())
+        tensors[k] = v.clone() if where in seen and v.numel() else v
+        seen.add(where)
     with atomic_path(path) as tmp:
         if Path(path).suffix == ".safetensors":
             save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in header.items()})
@@ -450,9 +456,9 @@ def load_pretrained(
     report.missing = [k for k in model_state if k not in state]
 
     if hasattr(target, "part_names") and not allow_missing_encoder:
-        encoder_names = target.part_names()["encoder"]
+        parts = target.part_names()
         encoder_keys = [
-            k for k in model_state if k.split(".", 1)[0] in encoder_names and not k.endswith("num_batches_tracked")
+            k for k in model_state if part_of(k, parts) == "encoder" and not k.endswith("num_batches_tracked")
         ]
         absent = [k for k in encoder_keys if k not in to_load]
         if absent:
@@ -562,12 +568,13 @@ def parameter_counts_from_state(model: nn.Module | None, state: Mapping[str, tor
         total = sum(v.numel() for k, v in state.items() if not k.endswith(BUFFER_SUFFIXES))
         return {"total": total}
     params = dict(model.named_parameters())
-    owner = {name: part for part, names in model.part_names().items() for name in names}
-    counts = dict.fromkeys([*model.part_names(), "other"], 0)
+    aliases = {k for k, _ in model.named_parameters(remove_duplicate=False)} - set(params)  # counted once, under the first name
+    parts = model.part_names()
+    counts = dict.fromkeys([*parts, "other"], 0)
     for key, value in state.items():
         if key in params:
-            counts[owner[key.split(".", 1)[0]]] += value.numel()
-        elif not key.endswith(BUFFER_SUFFIXES):
+            counts[part_of(key, parts)] += value.numel()
+        elif key not in aliases and not key.endswith(BUFFER_SUFFIXES):
             counts["other"] += value.numel()
     if not counts["other"]:
         del counts["other"]

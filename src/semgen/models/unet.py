@@ -276,6 +276,14 @@ class UNet(nn.Module):
         """Top-level module names of each part: encoder, decoder, head."""
         return {"encoder": self.encoder_names, "decoder": DECODER_NAMES, "head": (HEAD_NAME,) if self.clc_out is not None else ()}
 
+    def branches(self, x: torch.Tensor, classification: bool = True, restoration: bool = True):
+        """``(restoration logits or None, class logits or None)``: the encoder, then only the
+        branches asked for (the decoder for restoration, ``clc_out`` for classification)."""
+        features = self.encoder(x)
+        seg = self.decoder(features) if restoration else None
+        cls = self.clc_out(features[-1]) if classification and self.clc_out is not None else None
+        return seg, cls
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         check_input(x, self.spatial_dims, self.in_channels)
         features = run_encoder(self.encoder_kind, [getattr(self, n) for n in self.encoder_names], x)
@@ -378,12 +386,20 @@ def build_model(architecture: Mapping[str, Any], *, seed: int | None = None) -> 
             raise ValueError(f"bad arguments for {name}: {e}") from None
 
 
+def part_of(key: str, parts: Mapping[str, Sequence[str]]) -> str | None:
+    """The part (of a model's ``part_names()``) that the state-dict ``key`` belongs to: the
+    first part, in order, with a module path that is ``key``'s prefix; ``None`` for none."""
+    for part, names in parts.items():
+        if any(key.startswith(name + ".") for name in names):
+            return part
+    return None
+
+
 def parameter_counts(model: nn.Module) -> dict[str, int]:
     """Trainable parameters per part: ``{"encoder", "decoder", "head", "total"}``."""
     parts = model.part_names()
-    owner = {name: part for part, names in parts.items() for name in names}
     counts = dict.fromkeys(parts, 0)
     for key, p in model.named_parameters():
-        counts[owner[key.split(".", 1)[0]]] += p.numel()
+        counts[part_of(key, parts)] += p.numel()
     counts["total"] = sum(p.numel() for p in model.parameters())
     return counts

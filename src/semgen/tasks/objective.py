@@ -22,9 +22,9 @@ from semgen.tasks.methods import Method
 class BranchNet(nn.Module):
     """Runs only the branches a training step needs, through one ``forward`` (so DDP sees it).
 
-    Wraps a U-Net of the ``semgen.models`` contract (``encoder(x) -> list`` of skip features
-    then bottleneck, ``decoder(features) -> logits``, ``clc_out(bottleneck) -> class logits``
-    or ``None``). ``forward(x, classification, restoration)`` returns
+    Wraps a pre-training model of the ``semgen.models`` contract (the U-Net or a framework
+    :class:`~semgen.models.Backbone`), whose ``branches(x, classification, restoration)`` runs
+    the encoder and only those branches. ``forward(x, classification, restoration)`` returns
     ``(restoration logits (B, 1, *spatial) or None, class logits (B, C) or None)``.
     """
 
@@ -33,10 +33,7 @@ class BranchNet(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor, classification: bool = True, restoration: bool = True):
-        features = self.net.encoder(x)
-        seg = self.net.decoder(features) if restoration else None
-        logits = self.net.clc_out(features[-1]) if classification else None
-        return seg, logits
+        return self.net.branches(x, classification=classification, restoration=restoration)
 
 
 class Objective:

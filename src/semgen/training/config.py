@@ -79,7 +79,8 @@ class PretrainConfig(StageConfig):
     """
 
     IDENTITY = (
-        "input", "method", "schedule", "preset", "seed", "width", "patch", "norm", "encoder", "batch_size", "lr", "lr_schedule",
+        "input", "method", "schedule", "preset", "seed", "backbone", "backbone_args", "width", "patch", "norm", "encoder",
+        "batch_size", "lr", "lr_schedule",
         "lr_step", "lr_gamma", "plateau_patience", "min_lr", "warmup_epochs", "lambda_rec", "lambda_cls",
         "subvolumes_per_scan", "validation_fraction", "precision", "phantoms", "discovery_config",
     )
@@ -90,6 +91,8 @@ class PretrainConfig(StageConfig):
     schedule: str | None = None
     preset: str = "auto"
     seed: int = 0
+    backbone: str = "semgen"  # semgen (the published U-Net) or a framework network of semgen.models.BACKBONES
+    backbone_args: dict[str, Any] | None = None  # that network's own arguments (over its defaults at --width)
     width: int | None = None
     patch: tuple[int, ...] | None = None
     norm: str = "batch"
@@ -142,6 +145,15 @@ class PretrainConfig(StageConfig):
             raise ConfigError(f"--patch must be 2 or 3 positive sizes (X Y [Z]), got {self.patch}")
         require(not (self.resume and self.overwrite), "--resume and --overwrite exclude each other")
         check_logger(self.log)
+        from semgen.models.backbones import DEFAULT_BACKBONE, backbone_names, get_backbone, parse_backbone_args, require_extra
+
+        require(self.backbone in backbone_names(), f"--backbone must be one of {', '.join(backbone_names())}; got {self.backbone!r}")
+        try:
+            self.backbone_args = parse_backbone_args(self.backbone_args) or None
+            if self.backbone != DEFAULT_BACKBONE:
+                require_extra(get_backbone(self.backbone).family)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
 
     def identity(self) -> dict[str, Any]:
         """:attr:`IDENTITY` with ``input`` and ``discovery_config`` as absolute paths."""

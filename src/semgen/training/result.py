@@ -29,7 +29,8 @@ class PretrainResult:
     training restoration MSE of the first and last joint epoch (``None`` without restoration);
     ``final_collapse``: the last epoch's collapse indicator in [0, 1]; ``train_samples`` /
     ``validation_samples``: crops per epoch; ``patch`` (X, Y[, Z]), ``spatial_dims``,
-    ``width``: the model's geometry; ``last``: the last row of ``metrics.csv``.
+    ``width``: the model's geometry; ``last``: the last row of ``metrics.csv``; ``backbone``: the
+    ``--backbone`` (``semgen``: the published U-Net).
     """
 
     method: str
@@ -55,6 +56,7 @@ class PretrainResult:
     spatial_dims: int
     width: int
     last: dict[str, Any] | None
+    backbone: str = "semgen"
 
     @property
     def weights(self) -> Path:

@@ -66,12 +66,15 @@ class TrainingData:
 
 
 def pretraining_model(cfg: PretrainConfig, data: TrainingData, with_head: bool) -> nn.Module:
-    """The U-Net of ``semgen.models``, initialised from ``derive_seed(seed, "init")`` (global RNG untouched)."""
-    from semgen.models import build_model
+    """The ``--backbone`` network (default: the U-Net of ``semgen.models``; ``--width``,
+    ``--norm``, ``--encoder`` apply to it, ``--width`` also sets a framework backbone's default
+    widths), initialised from ``derive_seed(seed, "init")`` (global RNG untouched)."""
+    from semgen.models import backbone_architecture, build_model
 
-    args = {"spatial_dims": data.spatial_dims, "in_channels": 1, "out_channels": 1, "width": cfg.width,
-            "num_classes": data.num_classes if with_head else 0, "norm": cfg.norm, "encoder": cfg.encoder}
-    return build_model({"name": "UNet", "args": args}, seed=derive_seed(cfg.seed, "init"))
+    arch = backbone_architecture(cfg.backbone, cfg.backbone_args, spatial_dims=data.spatial_dims,
+                                 num_classes=data.num_classes if with_head else 0, width=cfg.width,
+                                 norm=cfg.norm, encoder=cfg.encoder)
+    return build_model(arch, seed=derive_seed(cfg.seed, "init"))
 
 
 def _precision(cfg: PretrainConfig, model: nn.Module, device: torch.device, patch_size: tuple[int, ...]):
@@ -519,6 +522,7 @@ class Trainer:
             patch=tuple(self.data.patch),
             spatial_dims=self.data.spatial_dims,
             width=self.cfg.width,
+            backbone=self.cfg.backbone,
             last=rows[-1] if rows else None,
         )
 
