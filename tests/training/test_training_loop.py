@@ -27,7 +27,7 @@ PATCH = (16, 16, 16)  # the published local-shuffle block sizes need axes >= 10
 SUMMARY_KEYS = [
     "method", "schedule", "run", "stopped", "epochs", "warmup_epochs", "best_epoch", "best_loss", "train_seconds",
     "world_size", "num_classes", "chance_accuracy", "final_accuracy", "accuracy_of", "first_loss_rec", "last_loss_rec",
-    "final_collapse", "train_samples", "validation_samples", "patch", "spatial_dims", "width", "files", "last",
+    "final_collapse", "train_samples", "validation_samples", "patch", "spatial_dims", "width", "backbone", "files", "last",
 ]
 
 
