@@ -11,7 +11,7 @@ import torch
 from semgen.cohort import Cohort, create_cohort
 from semgen.discovery import DiscoveryConfig, DiscoveryError, PatternDataset, PatternSet, discover
 from semgen.discovery import pipeline as pipeline_module
-from semgen.utils.resize import resize_tensor
+from semgen.utils.resize import resize
 from semgen.stage import FolderClaimError
 
 SHAPE = (48, 48, 24)
@@ -138,7 +138,7 @@ def test_manifest_crops_equal_direct_crops(patterns3d, cohort3d) -> None:
             assert row["size"] == (16, 16, 8)
             assert torch.equal(crop, direct)
         else:
-            torch.testing.assert_close(crop, resize_tensor(direct, (16, 16, 8)))
+            torch.testing.assert_close(crop, resize(direct, (16, 16, 8)))
         assert 0 <= crop.min() and crop.max() <= 1
     val = PatternDataset(patterns3d, "validation", patch_size=(8, 8, 4))
     assert len(val) == 4 and val[0][0].shape == (1, 8, 8, 4)

@@ -30,7 +30,7 @@ from torch import nn
 
 from semgen.utils.io import atomic_path, check_sha256, file_sha256, read_json, write_json
 from semgen.utils.progress import Pace, progress
-from semgen.utils.resize import resize_tensor
+from semgen.utils.resize import resize
 from semgen.utils.seeding import derive_seed, torch_generator
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def build_autoencoder(seed: int, **arguments) -> AutoEncoder:
 def resize_to_grid(volume: np.ndarray, grid: Sequence[int]) -> torch.Tensor:
     """A whole scan (X, Y[, Z]), any float dtype, resized to ``grid``: (1, *grid) float32.
     Trilinear/bilinear, align_corners=False (bilinear also anti-aliased)."""
-    return resize_tensor(torch.from_numpy(np.asarray(volume, dtype=np.float32))[None], grid, antialias=True)
+    return resize(torch.from_numpy(np.asarray(volume, dtype=np.float32))[None], grid, antialias=True)
 
 
 def train_autoencoder(

@@ -19,7 +19,7 @@ import torch
 
 from semgen.discovery.planning import CropTable
 from semgen.utils.io import atomic_write
-from semgen.utils.resize import resize_tensor
+from semgen.utils.resize import resize
 
 COLUMNS = ("class", "reference", "scan", "patient", "split", "resolution", "start", "size", "distance")
 
@@ -79,4 +79,4 @@ def read_crop(volume: np.ndarray, start: np.ndarray, size: np.ndarray, patch: tu
     ``patch`` when given and different (the native crop is returned as cut)."""
     window = tuple(slice(int(a), int(a) + int(n)) for a, n in zip(start, size))
     crop = torch.from_numpy(np.array(volume[window], dtype=np.float32))[None]
-    return crop if patch is None else resize_tensor(crop, patch)
+    return crop if patch is None else resize(crop, patch)

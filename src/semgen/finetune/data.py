@@ -39,7 +39,7 @@ import numpy as np
 from semgen.io.patients import patient_from_name
 from semgen.io.readers import SCAN_SUFFIXES, scan_stem, scan_suffix
 from semgen.utils.progress import progress
-from semgen.utils.resize import resize_array
+from semgen.utils.resize import resize
 
 log = logging.getLogger(__name__)
 
@@ -608,13 +608,13 @@ def load_sample(sample: Sample, data: TaskData, geometry: Geometry) -> Loaded:
     center = sample.center
     if geometry.spatial_dims == 3 and geometry.spacing is not None and not np.allclose(scan.spacing, geometry.spacing, rtol=1e-4):
         shape = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(image.shape, scan.spacing, geometry.spacing))
-        if center is not None:  # voxel centres map as in resize_array (grid mode)
+        if center is not None:  # voxel centres map as in resize (grid mode)
             center = tuple((c + 0.5) * t / n - 0.5 for c, t, n in zip(center, shape, image.shape))
-        image = resize_array(image, shape, order=1)
+        image = resize(image, shape, order=1)
         if label is not None:
-            label = resize_array(label, shape, order=0)
+            label = resize(label, shape, order=0)
     if data.task == "classification":
-        image = crop_centered(image, center, geometry.patch) if center is not None else resize_array(image, geometry.patch, order=1)
+        image = crop_centered(image, center, geometry.patch) if center is not None else resize(image, geometry.patch, order=1)
         if isinstance(sample.target, tuple):
             target: int | np.ndarray = np.zeros(len(data.class_names), dtype=np.float32)
             target[list(sample.target)] = 1
@@ -624,7 +624,7 @@ def load_sample(sample: Sample, data: TaskData, geometry: Geometry) -> Loaded:
     if center is not None:
         image, label = crop_centered(image, center, geometry.patch), crop_centered(label, center, geometry.patch)
     elif geometry.spatial_dims == 2:
-        image, label = resize_array(image, geometry.patch, order=1), resize_array(label, geometry.patch, order=0)
+        image, label = resize(image, geometry.patch, order=1), resize(label, geometry.patch, order=0)
     return Loaded(sample, np.clip(image, 0, 1).astype(np.float32), label)
 
 
