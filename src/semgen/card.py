@@ -143,7 +143,11 @@ def _how_to_load(meta: Mapping[str, Any], weights: str) -> str:
     extra = meta.get("extra") or {}
     name, _ = backbone_args(meta.get("architecture") or {})
     patch = list(meta.get("patch_size") or [])
-    part = (meta.get("export") or {}).get("part", "full")
+    export = meta.get("export") or {}
+    part = export.get("part", "full")
+    if export.get("to") in ("monai", "nnunet"):  # an export for a framework: how that framework takes it
+        return "\n".join(["## How to load", "", f"**{export['to']}**: this file holds the weights of "
+                          f"`{export.get('class')}` ({export.get('checked')}):", "", "```", str(meta.get("load_with")), "```", ""])
     lines = ["## How to load", "", "**semgen**", "", "```python"]
     if part == "full":
         lines += ["from semgen.models import load_checkpoint", f'model, meta = load_checkpoint("{weights}")  # architecture from the JSON']
@@ -163,9 +167,15 @@ def _how_to_load(meta: Mapping[str, Any], weights: str) -> str:
         f"logits = sliding_window_inference(x, roi_size={tuple(patch)}, sw_batch_size=4, predictor=lambda t: model(t)[0])",
         "```", "",
     ]
-    if name in ("UNet", "EncoderClassifier"):
+    backbone = str(((meta.get("architecture") or {}).get("args") or {}).get("backbone") or "")
+    if backbone:  # a framework network (semgen --backbone): the verb that writes its weights for that framework
+        family = backbone.split("-", 1)[0]
+        lines += [f"**{family}**: the network is `{backbone}`; `semgen export {weights} --to {family} --out FILE` writes "
+                  f"its weights in the form {family} loads (see the semgen README, \"Use with MONAI / nnU-Net\").", ""]
+    elif name in ("UNet", "EncoderClassifier"):
         lines += [f"**nnU-Net**: nnU-Net v2 builds its own networks, whose layers this {name} does not have, so "
-                  "`-pretrained_weights` cannot take these weights; use them through semgen or MONAI as above.", ""]
+                  "`-pretrained_weights` cannot take these weights; pre-train an nnU-Net network with "
+                  "`semgen pretrain --backbone nnunet-plainconvunet` to use them there.", ""]
     return "\n".join(lines)
 
 

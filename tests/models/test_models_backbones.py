@@ -148,6 +148,7 @@ def test_fine_tuning_models_take_the_pretrained_encoder(name, tmp_path):
 def test_backbone_args_parse_json_yaml_and_files(tmp_path):
     assert parse_backbone_args('{"channels": [8, 16], "strides": [2]}') == {"channels": [8, 16], "strides": [2]}
     assert parse_backbone_args("features: [4, 4, 8, 16, 32, 4]") == {"features": [4, 4, 8, 16, 32, 4]}
+    assert parse_backbone_args('{"norm_op_kwargs": {"eps": 1e-05}}') == {"norm_op_kwargs": {"eps": 1e-05}}  # a float, as in JSON
     (tmp_path / "a.yaml").write_text("init_filters: 4\n")
     assert parse_backbone_args(str(tmp_path / "a.yaml")) == {"init_filters": 4}
     for bad in ("[1, 2]", "{a: [", str(tmp_path / "missing.json")):

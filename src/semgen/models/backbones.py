@@ -133,10 +133,13 @@ def parse_backbone_args(text: str | Mapping[str, Any] | None) -> dict[str, Any]:
             text, source = Path(text).read_text(), f"--backbone-args {text}"
         except OSError as e:
             raise ValueError(f"--backbone-args {text}: cannot read ({e.strerror})") from None
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ValueError(f"{source}: not JSON or YAML ({e})") from None
+    try:  # JSON first: YAML 1.1 reads JSON's 1e-05 as a string
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ValueError(f"{source}: not JSON or YAML ({e})") from None
     if not isinstance(value, dict):
         raise ValueError(f"{source}: expected a mapping of argument: value, e.g. '{{\"channels\": [16, 32, 64]}}', got {value!r}")
     return value

@@ -210,12 +210,13 @@ def _read_pickle(path: Path) -> Any:
 
 def extract_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
     """The state dict inside a loaded checkpoint object: ``obj["state_dict"]``,
-    ``obj["model"]``, ``obj["model_state_dict"]`` or ``obj`` itself when it maps names to tensors."""
+    ``obj["model"]``, ``obj["model_state_dict"]``, ``obj["network_weights"]`` (nnU-Net) or
+    ``obj`` itself when it maps names to tensors."""
     if isinstance(obj, nn.Module):
         return dict(obj.state_dict())
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{where}: holds a {type(obj).__name__}, not a state dict")
-    for key in ("state_dict", "model_state_dict", "model"):
+    for key in ("state_dict", "model_state_dict", "model", "network_weights"):
         if isinstance(obj.get(key), Mapping):
             return extract_state_dict(obj[key], where)
     if obj and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
@@ -597,6 +598,8 @@ def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         model = build_model(arch) if arch else None
     except ValueError as e:
         raise CheckpointError(f"{weights}: {e}") from None
+    if ((meta or {}).get("export") or {}).get("to") in ("monai", "nnunet"):  # a framework export: its network's own keys
+        state = {f"net.{k}": v for k, v in state.items()}
     return {
         "path": str(weights),
         "layout": layout,
