@@ -46,7 +46,7 @@ def patterns(tmp_path_factory):
         scans.append((f"s{i:02d}", a.astype(np.float32), (1.0, 1.0, 2.0)))
     create_cohort(root / "cohort", scans, "MR")
     cfg = DiscoveryConfig(
-        classes=3, neighbors=4, val_neighbors=2, resolutions=2, patch_size=(16, 16, 16), ae_grid=(16, 16, 8),
+        classes=3, neighbors=4, val_neighbors=2, resolutions=2, patch=(16, 16, 16), ae_grid=(16, 16, 8),
         ae_width=2, ae_epochs=1, ae_patience=1, acceptance="none", preset="cpu", device="cpu", seed=0,
     )
     discover(root / "cohort", root / "patterns", cfg)

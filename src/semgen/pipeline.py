@@ -70,14 +70,14 @@ def _discover(cohort: Path, run_dir: Path, cfg: PretrainConfig) -> Path:
     if cfg.discovery_config is not None:
         dcfg = build_config(DiscoveryConfig, cfg.discovery_config)
         with open(cfg.discovery_config) as f:
-            given = set(yaml.safe_load(f) or {})
+            given = {DiscoveryConfig.RENAMED.get(k, k) for k in yaml.safe_load(f) or {}}
     else:
         dcfg = DiscoveryConfig()
     defaults: dict[str, Any] = {"seed": cfg.seed, "device": cfg.device}
     if cfg.preset == "cpu":
-        defaults.update(CPU_DISCOVERY, patch_size=CPU_PATCH[Cohort(cohort).spatial_dims])
+        defaults.update(CPU_DISCOVERY, patch=CPU_PATCH[Cohort(cohort).spatial_dims])
     if cfg.patch is not None:
-        defaults["patch_size"] = tuple(cfg.patch)
+        defaults["patch"] = tuple(cfg.patch)
     dcfg = dataclasses.replace(dcfg, **{k: v for k, v in defaults.items() if k not in given})
     return discover(cohort, run_dir / "patterns", dcfg, overwrite=cfg.overwrite).out
 

@@ -60,11 +60,14 @@ class StageConfig:
 
     ``IDENTITY``: the fields whose values change what the stage writes; a folder made with
     other values of these is refused without ``--overwrite`` and one made with the same
-    values is continued. Subclasses override :meth:`validate` (raise :class:`ConfigError`
-    naming the flag); it runs once, when the dataclass is constructed.
+    values is continued. ``RENAMED``: former field names -> current ones; configuration files
+    (:func:`semgen.utils.config.build_config`) and folders (``stage.json``) written by an
+    earlier release are read through it. Subclasses override :meth:`validate` (raise
+    :class:`ConfigError` naming the flag); it runs once, when the dataclass is constructed.
     """
 
     IDENTITY: ClassVar[tuple[str, ...]] = ()
+    RENAMED: ClassVar[dict[str, str]] = {}
 
     def __post_init__(self) -> None:
         self.validate()
@@ -79,13 +82,12 @@ class StageConfig:
 
 
 # configuration fields whose flag is not the field's name (semgen.commands.options)
-FLAGS = {"patch_size": "--patch", "num_workers": "--workers", "val_fraction": "--val-fraction",
-         "validation_fraction": "--val-fraction", "validation": "--val-fraction", "test": "--test-fraction"}
+FLAGS = {"num_workers": "--workers"}
 
 
 def flag(name: str) -> str:
     """The command-line flag of a configuration field: ``batch_size`` -> ``--batch-size``,
-    ``patch_size`` -> ``--patch`` (:data:`FLAGS`)."""
+    ``num_workers`` -> ``--workers`` (:data:`FLAGS`)."""
     return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
@@ -216,7 +218,7 @@ def _remove(root: Path, names: Iterable[str]) -> None:
 
 
 def _decide(root: Path, stage: str, identity: dict[str, Any], outputs: tuple[str, ...], overwrite: bool,
-            resume: bool, resume_hint: str) -> bool:
+            resume: bool, resume_hint: str, renamed: dict[str, str]) -> bool:
     """Continue (True), start fresh (False) or refuse (:class:`FolderClaimError`): the one place
     where every stage's resume / refuse / overwrite is decided."""
     if overwrite:
@@ -238,9 +240,10 @@ def _decide(root: Path, stage: str, identity: dict[str, Any], outputs: tuple[str
         raise FolderClaimError(
             f"{root} holds the output of semgen {saved.get('stage')}, not {stage}; use another --out"
         )
-    if saved.get("identity") != identity:
+    saved_identity = {renamed.get(k, k): v for k, v in (saved.get("identity") or {}).items()}
+    if saved_identity != identity:
         raise FolderClaimError(
-            f"{root} holds a {stage} run made with other options ({_differences(saved.get('identity') or {}, identity)}); "
+            f"{root} holds a {stage} run made with other options ({_differences(saved_identity, identity)}); "
             "use --overwrite to start again or another --out"
         )
     if not resume:
@@ -268,7 +271,8 @@ def claim_folder(
     (removed by ``overwrite``; any of them without a ``stage.json`` means an unknown run).
     ``resume=False``: an earlier run with the same identity is refused with ``resume_hint``
     instead of continued. ``config``: the resolved configuration dataclass, saved as
-    ``config.yaml``. ``active=False`` (a torchrun rank other than 0) claims nothing.
+    ``config.yaml``; the identity of a folder made by an earlier release is read through its
+    :attr:`StageConfig.RENAMED`. ``active=False`` (a torchrun rank other than 0) claims nothing.
 
     On an exception inside the block the lock is released, and a folder holding nothing but
     the claim's own files is cleaned (removed when the claim created it).
@@ -289,7 +293,8 @@ def claim_folder(
             root.rmdir()
         raise
     try:
-        resumed = _decide(root, stage, identity, outputs, overwrite, resume, resume_hint)
+        renamed = getattr(config, "RENAMED", {})
+        resumed = _decide(root, stage, identity, outputs, overwrite, resume, resume_hint, renamed)
         write_json(root / CLAIM_FILE, {"stage": stage, "identity": identity})
         if config is not None:
             save_config(config, root / CONFIG_FILE)

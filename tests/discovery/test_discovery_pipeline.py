@@ -16,7 +16,7 @@ from semgen.stage import FolderClaimError
 
 SHAPE = (48, 48, 24)
 TINY = dict(
-    classes=4, neighbors=3, val_neighbors=1, patch_size=(16, 16, 8), acceptance="generic", min_std=0.01,
+    classes=4, neighbors=3, val_neighbors=1, patch=(16, 16, 8), acceptance="generic", min_std=0.01,
     ae_grid=(16, 16, 8), ae_width=2, ae_depth=2, ae_epochs=3, ae_patience=3, ae_batch_size=4, device="cpu", seed=3,
 )
 
@@ -197,7 +197,7 @@ def test_materialized_crops_match(cohort3d, patterns3d, tmp_path) -> None:
 
 def test_bad_cases_explain_themselves(cohort3d, tmp_path) -> None:
     with pytest.raises(DiscoveryError, match="no training scan is at least 64x64x32"):
-        discover(cohort3d, tmp_path / "a", DiscoveryConfig(**{**TINY, "patch_size": (64, 64, 32)}))
+        discover(cohort3d, tmp_path / "a", DiscoveryConfig(**{**TINY, "patch": (64, 64, 32)}))
     # the published lung rule cannot accept 16x16x8 crops of these small lungs at 0.1 % dense
     with pytest.raises(DiscoveryError, match=r"found only 0 of 4 classes.*lung rule"):
         discover(cohort3d, tmp_path / "b", DiscoveryConfig(**{**TINY, "acceptance": "lung", "lung_max_dense": 0.001, "retry_budget": 20}))
@@ -208,7 +208,7 @@ def test_bad_cases_explain_themselves(cohort3d, tmp_path) -> None:
 def test_two_dimensional_cohort(tmp_path) -> None:
     scans = [(f"xr_{i:02d}", chest(i % 2, i, (48, 48, 24))[:, :, 12], (0.5, 0.5)) for i in range(8)]
     create_cohort(tmp_path / "cohort", scans, "XR")
-    cfg = DiscoveryConfig(**{**TINY, "patch_size": (16, 16), "ae_grid": (16, 16), "neighbors": 2})
+    cfg = DiscoveryConfig(**{**TINY, "patch": (16, 16), "ae_grid": (16, 16), "neighbors": 2})
     out = discover(tmp_path / "cohort", tmp_path / "p", cfg).out
     patterns = PatternSet(out)
     assert patterns.spatial_dims == 2 and patterns.patch_size == (16, 16)

@@ -37,7 +37,7 @@ def _cfg(cohort: tuple[Path, Path], out: Path, **kw) -> EvaluateConfig:
     data, ckpt = cohort
     base = dict(data=str(data), out=str(out), inits=("scratch", str(ckpt)), recipe="phantom-nodules",
                 label_fractions=(0.5, 1.0), trials=2, modes=("finetune",), epochs=1, patience=1, converged_epochs=2,
-                batch_size=8, device="cpu", validation=0.25, test=0.25)
+                batch_size=8, device="cpu", val_fraction=0.25, test_fraction=0.25)
     return EvaluateConfig(**{**base, **kw})
 
 

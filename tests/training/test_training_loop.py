@@ -21,6 +21,7 @@ from semgen.training import (
     resolve_config,
 )
 from semgen.stage import FolderClaimError
+from semgen.utils.config import build_config
 
 PATCH = (16, 16, 16)  # the published local-shuffle block sizes need axes >= 10
 # summary.json's keys in 0.x releases (readers of run folders rely on them)
@@ -87,12 +88,11 @@ def test_a_run_writes_a_readable_folder(tmp_path):
     assert model.clc_out is not None
     assert summary.epochs == 3 and summary.chance_accuracy == pytest.approx(1 / 3)
     assert summary.weights == run / "model.safetensors" and summary.patch == tuple(PATCH)
-    # summary.json is the typed result, with the keys (in the order) every earlier release wrote;
-    # later keys (backbone) come in between
+    # summary.json is the typed result, with these keys in this order (a key added later may
+    # come in between; readers of earlier run folders rely on the rest)
     written = json.loads((run / "summary.json").read_text())
     assert written == json.loads(json.dumps(summary.to_json()))
     assert [key for key in written if key in SUMMARY_KEYS] == SUMMARY_KEYS
-
 
 
 def test_keep_every_keeps_each_nth_epochs_weights_as_a_run_folder(tmp_path):
@@ -155,6 +155,17 @@ def test_resume_with_another_method_model_or_seed_is_refused(tmp_path):
     with pytest.raises(FolderClaimError, match="seed: 0 -> 5"):
         _train(_cfg(tmp_path, epochs=2, resume=True, seed=5))
     assert _train(_cfg(tmp_path, epochs=2, resume=True)).epochs == 2  # more epochs: the same run, extended
+
+
+def test_a_run_folder_of_an_earlier_release_resumes(tmp_path):
+    """config.yaml and stage.json written under a former option name (validation_fraction)."""
+    _train(_cfg(tmp_path, epochs=1))
+    run = tmp_path / "run"
+    for name in ("config.yaml", "stage.json"):
+        (run / name).write_text((run / name).read_text().replace("val_fraction", "validation_fraction"))
+    cfg = resolve_config(build_config(PretrainConfig, run / "config.yaml", resume=True, epochs=2), cuda=False)
+    assert _train(cfg).epochs == 2
+    assert "validation_fraction" not in (run / "stage.json").read_text()
 
 
 def test_resume_without_a_state_is_refused(tmp_path):

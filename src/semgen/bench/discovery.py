@@ -146,7 +146,7 @@ def _discovery_child(cohort_root: str, out: str, features: str, classes: int, ne
     torch.set_num_threads(threads)
 
     baseline = _peak_rss_kb()
-    cfg = DiscoveryConfig(classes=classes, neighbors=neighbors, patch_size=PATCH, features=Path(features), device="cpu", seed=seed)
+    cfg = DiscoveryConfig(classes=classes, neighbors=neighbors, patch=PATCH, features=Path(features), device="cpu", seed=seed)
     t0 = time.perf_counter()
     discover(cohort_root, out, cfg, overwrite=True)
     seconds = time.perf_counter() - t0

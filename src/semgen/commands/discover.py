@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--neighbors", type=int, help="K, training scans per class incl. the reference (3D 200, 2D 1000)")
     g.add_argument("--val-neighbors", dest="val_neighbors", type=int, help="validation scans per class (30)")
     g.add_argument("--resolutions", type=int, help="crops per training scan: 1 native + larger ones resized back (3)")
-    g.add_argument("--patch", dest="patch_size", type=sizes, metavar="XxYxZ", help="native crop size (3D 64x64x32, 2D 224x224)")
+    g.add_argument("--patch", dest="patch", type=sizes, metavar="XxYxZ", help="native crop size (3D 64x64x32, 2D 224x224)")
     g.add_argument("--multires-scale", dest="multires_scale", type=_range, metavar="LO,HI", help="in-plane size range of extra crops, x patch (0.78,1.25)")
     g.add_argument("--multires-shift", dest="multires_shift", type=int, help="in-plane shift of extra crops (10 for a 64 patch)")
     g.add_argument("--placement", choices=("body", "voxel"), help="body: relative to each scan's body (default); voxel: same indices (published)")
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(DiscoveryConfig, args)
     result = discover(args.cohort, args.out, cfg, overwrite=args.overwrite)
     out = result.out
-    size = "x".join(map(str, result.patch_size))
+    size = "x".join(map(str, result.patch))
     rejected = result.rejected_references
     print(
         f"Discovered {result.num_classes} anatomical pattern classes in {result.scans} scans of {result.cohort}: "

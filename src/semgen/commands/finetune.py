@@ -23,8 +23,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     (fields of :class:`semgen.finetune.config.FinetuneConfig`), then --device, --threads and --config."""
     parser.add_argument("--split-seed", type=int, help="fixes the patient split and label subsets (default 0)")
     parser.add_argument("--split", help="reuse a saved split.json (pair results on one test set)")
-    parser.add_argument("--val-fraction", dest="validation", type=float, help="share of patients for validation (default 0.15)")
-    parser.add_argument("--test-fraction", dest="test", type=float, help="share of patients for testing, unless the data gives a test split (default 0.2)")
+    parser.add_argument("--val-fraction", dest="val_fraction", type=float, help="share of patients for validation (default 0.15)")
+    parser.add_argument("--test-fraction", dest="test_fraction", type=float, help="share of patients for testing, unless the data gives a test split (default 0.2)")
     parser.add_argument("--epochs", type=int, help="maximum epochs per trial (default 30)")
     parser.add_argument("--patience", type=int, help="early-stopping patience on validation loss (default 6)")
     parser.add_argument("--batch-size", type=int, help="default 8")

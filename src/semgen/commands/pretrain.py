@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lambda-rec", type=float, default=None, help="restoration loss weight (published 1)")
     parser.add_argument("--lambda-cls", type=float, default=None, help="classification loss weight (published 0.01)")
     parser.add_argument("--workers", dest="num_workers", type=int, default=None, help="data-loader worker processes")
-    parser.add_argument("--val-fraction", dest="validation_fraction", type=float, default=None,
+    parser.add_argument("--val-fraction", dest="val_fraction", type=float, default=None,
                         help="validation patients, fraction (0.2; sub-volume methods)")
     parser.add_argument("--subvolumes-per-scan", type=int, default=None, help="sub-volume methods: crops per scan per epoch")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,

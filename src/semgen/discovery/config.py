@@ -22,8 +22,8 @@ PRESETS = ("auto", "paper", "cpu")
 
 # Paper, Sec. 3: K = 200 / 1000 and C = 44 / 100 for 3D / 2D; crops 64x64x32 / 224x224.
 PAPER_DEFAULTS = {
-    3: {"classes": 44, "neighbors": 200, "patch_size": (64, 64, 32)},
-    2: {"classes": 100, "neighbors": 1000, "patch_size": (224, 224)},
+    3: {"classes": 44, "neighbors": 200, "patch": (64, 64, 32)},
+    2: {"classes": 100, "neighbors": 1000, "patch": (224, 224)},
 }
 # Auto-encoder presets: "paper" is the published input grid and width (official code,
 # train_autoencoder.py: 128x128x64, 32 base filters, early stopping patience 50);
@@ -45,17 +45,18 @@ class DiscoveryConfig(StageConfig):
     """
 
     IDENTITY = (
-        "classes", "neighbors", "val_neighbors", "resolutions", "patch_size", "multires_scale", "multires_shift",
+        "classes", "neighbors", "val_neighbors", "resolutions", "patch", "multires_scale", "multires_shift",
         "min_distance", "placement", "acceptance", "lung_threshold", "lung_max_dense", "min_foreground", "min_std",
         "retry_budget", "val_fraction", "preset", "ae_grid", "ae_width", "ae_depth", "ae_epochs", "ae_patience",
         "ae_batch_size", "ae_lr", "encoder", "features", "seed",
     )
+    RENAMED = {"patch_size": "patch"}
 
     classes: int | None = None  # C, pattern classes (paper: 44 in 3D, 100 in 2D)
     neighbors: int | None = None  # K, training scans per class incl. the reference (paper: 200 / 1000)
     val_neighbors: int = 30  # validation scans per class (published nb_instances_val)
     resolutions: int = 3  # 1 = the native crop only; each further one is a random larger crop
-    patch_size: tuple[int, ...] | None = None  # native crop size (paper: 64x64x32 / 224x224)
+    patch: tuple[int, ...] | None = None  # native crop size (paper: 64x64x32 / 224x224)
     multires_scale: tuple[float, float] = (0.78, 1.25)  # in-plane size range of extra crops, x patch
     multires_shift: int | None = None  # in-plane shift of extra crops (published 10 for a 64 patch)
     min_distance: float = 5.0  # between class coordinates, in voxels of the reference (published 5)
@@ -94,8 +95,8 @@ class DiscoveryConfig(StageConfig):
         require(self.ae_lr > 0, f"--ae-lr must be positive, got {self.ae_lr}")
         lo, hi = self.multires_scale
         require(0 < lo < hi, f"--multires-scale must be two increasing positive numbers, got {self.multires_scale}")
-        if self.patch_size is not None and (len(self.patch_size) not in (2, 3) or min(self.patch_size) < 1):
-            raise ConfigError(f"--patch must be 2 or 3 positive sizes, got {self.patch_size}")
+        if self.patch is not None and (len(self.patch) not in (2, 3) or min(self.patch) < 1):
+            raise ConfigError(f"--patch must be 2 or 3 positive sizes, got {self.patch}")
         require(self.encoder is None or self.features is None, "give either --encoder or --features, not both")
 
     def resolve(self, spatial_dims: int, cuda: bool) -> DiscoveryConfig:
@@ -107,7 +108,7 @@ class DiscoveryConfig(StageConfig):
         paper = PAPER_DEFAULTS[spatial_dims]
         preset = self.preset if self.preset != "auto" else ("paper" if cuda else "cpu")
         ae = AE_PRESETS[preset]
-        patch = tuple(self.patch_size) if self.patch_size is not None else paper["patch_size"]
+        patch = tuple(self.patch) if self.patch is not None else paper["patch"]
         if len(patch) != spatial_dims:
             raise ConfigError(f"--patch {'x'.join(map(str, patch))} has {len(patch)} axes but the cohort is {spatial_dims}D")
         grid = tuple(self.ae_grid) if self.ae_grid is not None else ae[spatial_dims]
@@ -123,7 +124,7 @@ class DiscoveryConfig(StageConfig):
             self,
             classes=self.classes if self.classes is not None else paper["classes"],
             neighbors=self.neighbors if self.neighbors is not None else paper["neighbors"],
-            patch_size=patch,
+            patch=patch,
             multires_shift=shift,
             preset=preset,
             ae_grid=grid,

@@ -63,7 +63,7 @@ class DiscoveryResult:
     cohort: str
     num_classes: int
     scans: int
-    patch_size: tuple[int, ...]
+    patch: tuple[int, ...]
     resolutions: int
     placement: str
     acceptance: str
@@ -76,7 +76,7 @@ class DiscoveryResult:
     def from_classes(cls, out: Path, info: dict) -> DiscoveryResult:
         return cls(
             out=out, cohort=info["cohort"], num_classes=info["num_classes"], scans=len(info["scans"]),
-            patch_size=tuple(info["patch_size"]), resolutions=info["resolutions"], placement=info["placement"],
+            patch=tuple(info["patch_size"]), resolutions=info["resolutions"], placement=info["placement"],
             acceptance=info["acceptance"], crops=dict(info["crops"]), rejected_references=len(info["rejected_references"]),
             warnings=list(info["warnings"]), materialized=info.get("materialized"),
         )
@@ -103,7 +103,7 @@ class _Run:
 
     @property
     def patch(self) -> tuple[int, ...]:
-        return tuple(self.cfg.patch_size)
+        return tuple(self.cfg.patch)
 
     def identity(self) -> dict:
         return {**self.cfg.identity(), "cohort": self.cohort_hash}
@@ -204,7 +204,7 @@ def _plan(cfg: DiscoveryConfig, out: Path, state: dict, cohort, ids: list[str], 
     plans = [ClassPlan.from_json(e, position) for e in state["classes"]]
     order = numpy_rng(cfg.seed, "references").permutation(train_pool)
     rule = AcceptanceRule(cfg.acceptance, cfg.lung_threshold, cfg.lung_max_dense, cfg.min_foreground, cfg.min_std)
-    size = tuple(cfg.patch_size)
+    size = tuple(cfg.patch)
     bar = progress(total=cfg.classes, initial=len(plans), desc="planning classes", unit="class")
     pace = Pace(log, "class", cfg.classes, unit="class", initial=len(plans))
     while len(plans) < cfg.classes:
@@ -282,7 +282,7 @@ def _setup(cohort_path: str | Path, cfg: DiscoveryConfig) -> _Run:
     cfg = cfg.resolve(cohort.spatial_dims, cuda=device.type == "cuda")
     cfg, encoder = _load_given_encoder(cfg, cohort, cohort_path)
     shapes = np.array([r.shape for r in records], dtype=np.int64)
-    patch = tuple(cfg.patch_size)
+    patch = tuple(cfg.patch)
     usable = (shapes >= np.asarray(patch)).all(axis=1)
     warnings = []
     if not usable.all():

@@ -26,10 +26,11 @@ class FinetuneConfig(StageConfig):
     """
 
     IDENTITY = (
-        "data", "task", "recipe", "init", "label_fraction", "seed", "split_seed", "split", "validation", "test",
+        "data", "task", "recipe", "init", "label_fraction", "seed", "split_seed", "split", "val_fraction", "test_fraction",
         "epochs", "patience", "batch_size", "lr", "width", "patch", "spacing", "resample", "modality",
         "ct_window", "patches_per_volume", "foreground_fraction", "overlap", "val_patches", "trial",
     )
+    RENAMED = {"validation": "val_fraction", "test": "test_fraction"}
 
     data: str = ""
     out: str = ""
@@ -43,8 +44,8 @@ class FinetuneConfig(StageConfig):
     split_seed: int = 0  # fixes the patient split and the label-fraction subsets
     split: str | None = None  # reuse a saved split.json instead of drawing one
     split_only: bool = False  # write split.json and stop (e.g. to pre-train on the training patients only)
-    validation: float = 0.15
-    test: float = 0.2
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2  # unless the data gives a test split
     epochs: int = 30
     patience: int = 6  # early stopping on validation loss
     batch_size: int = 8
@@ -75,8 +76,8 @@ class FinetuneConfig(StageConfig):
         require(self.trial is None or self.trial < self.trials,
                 f"--trial must be one of the trials 0..{self.trials - 1}, got {self.trial}")
         require(0 < self.label_fraction <= 1, f"--label-fraction must be in (0, 1], got {self.label_fraction}")
-        require(0 <= self.validation < 1 and 0 <= self.test < 1 and self.validation + self.test < 1,
-                f"--val-fraction and --test-fraction must leave room for training, got {self.validation} and {self.test}")
+        require(0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1,
+                f"--val-fraction and --test-fraction must leave room for training, got {self.val_fraction} and {self.test_fraction}")
         require(self.lr > 0, f"--lr must be positive, got {self.lr}")
         require(0 <= self.foreground_fraction <= 1, f"foreground_fraction must be in [0, 1], got {self.foreground_fraction}")
         require(0 <= self.overlap < 1, f"overlap must be in [0, 1), got {self.overlap}")

@@ -63,10 +63,11 @@ class EvaluateConfig(StageConfig):
 
     IDENTITY: ClassVar[tuple[str, ...]] = (
         "data", "task", "recipe", "inits", "label_fractions", "trials", "modes", "converged_epochs",
-        "converged_patience", "seed", "split_seed", "split", "validation", "test", "epochs", "patience",
+        "converged_patience", "seed", "split_seed", "split", "val_fraction", "test_fraction", "epochs", "patience",
         "batch_size", "lr", "width", "patch", "spacing", "resample", "modality", "ct_window", "patches_per_volume",
         "foreground_fraction", "overlap", "val_patches",
     )
+    RENAMED: ClassVar[dict[str, str]] = {"validation": "val_fraction", "test": "test_fraction"}
 
     data: str = ""
     out: str = ""
@@ -82,8 +83,8 @@ class EvaluateConfig(StageConfig):
     seed: int = 0
     split_seed: int = 0
     split: str | None = None
-    validation: float = 0.15
-    test: float = 0.2
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
     epochs: int = 30
     patience: int = 6
     batch_size: int = 8

@@ -138,7 +138,7 @@ def make_split(cfg: FinetuneConfig, data: TaskData, loaded: list[Loaded]) -> dic
         for item in loaded:
             votes.setdefault(item.sample.patient, Counter())[int(item.target)] += 1
         strata = {p: str(v.most_common(1)[0][0]) for p, v in votes.items()}
-    return split_patients(presets, seed=cfg.split_seed, validation=cfg.validation, test=cfg.test, strata=strata)
+    return split_patients(presets, seed=cfg.split_seed, validation=cfg.val_fraction, test=cfg.test_fraction, strata=strata)
 
 
 def _arrays(items: list[Loaded], task: str, lut: np.ndarray | None) -> Arrays:
@@ -242,7 +242,7 @@ def _split(cfg: FinetuneConfig, job: Job) -> tuple[dict[str, list[Loaded]], dict
              ", ".join(f"{s} {len(items)}" for s, items in by_split.items()), len(kept), len(train_patients), cfg.label_fraction)
     return by_split, {
         "split_seed": cfg.split_seed,
-        "fractions": {"validation": cfg.validation, "test": cfg.test},
+        "fractions": {"validation": cfg.val_fraction, "test": cfg.test_fraction},
         "hash": split_hash(assignment),
         "label_fraction": cfg.label_fraction,
         "patients": dict(sorted(assignment.items())),

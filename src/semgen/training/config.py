@@ -82,8 +82,9 @@ class PretrainConfig(StageConfig):
         "input", "method", "schedule", "preset", "seed", "backbone", "backbone_args", "width", "patch", "norm", "encoder",
         "batch_size", "lr", "lr_schedule",
         "lr_step", "lr_gamma", "plateau_patience", "min_lr", "warmup_epochs", "lambda_rec", "lambda_cls",
-        "subvolumes_per_scan", "validation_fraction", "precision", "phantoms", "discovery_config",
+        "subvolumes_per_scan", "val_fraction", "precision", "phantoms", "discovery_config",
     )
+    RENAMED = {"validation_fraction": "val_fraction"}
 
     input: str | None = None
     out: str = "runs/pretrain"
@@ -112,7 +113,7 @@ class PretrainConfig(StageConfig):
     lambda_cls: float = 0.01
     num_workers: int | None = None
     subvolumes_per_scan: int | None = None
-    validation_fraction: float = 0.2
+    val_fraction: float = 0.2
     precision: str = "auto"
     device: str = "auto"
     threads: int | None = None
@@ -136,7 +137,7 @@ class PretrainConfig(StageConfig):
         require(self.lr_schedule in LR_SCHEDULES, f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         require(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         require(self.preset in ("auto", *PRESETS), f"--preset: unknown preset {self.preset!r}; known: auto, {', '.join(PRESETS)}")
-        require(0.0 < self.validation_fraction < 1.0, f"--val-fraction must be in (0, 1), got {self.validation_fraction}")
+        require(0.0 < self.val_fraction < 1.0, f"--val-fraction must be in (0, 1), got {self.val_fraction}")
         if self.schedule is not None:
             from semgen.transforms import SCHEDULES
 

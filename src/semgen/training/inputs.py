@@ -144,7 +144,7 @@ def _subvolume_data(cfg: PretrainConfig, root: Path) -> TrainingData:
     if len(usable) < len(cohort):
         log.warning("%d scan(s) of %s are smaller than the %s patch and are left out",
                     len(cohort) - len(usable), root, "x".join(map(str, patch)))
-    val_patients = validation_patients([r.patient for r in usable], cfg.validation_fraction, cfg.seed, "patient-split")
+    val_patients = validation_patients([r.patient for r in usable], cfg.val_fraction, cfg.seed, "patient-split")
     train_ids = [r.id for r in usable if r.patient not in val_patients]
     val_ids = [r.id for r in usable if r.patient in val_patients]
     if not val_patients:  # a single patient: validation uses other, fixed crops of the same scans

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import types
 import typing
@@ -17,6 +18,8 @@ from typing import Any, TypeVar
 import yaml
 
 from semgen.utils.io import atomic_write
+
+log = logging.getLogger(__name__)
 
 C = TypeVar("C")
 
@@ -49,7 +52,10 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
 def build_config(cls: type[C], yaml_path: str | os.PathLike | None = None, **overrides: Any) -> C:
     """Defaults of ``cls``, then the YAML file, then ``overrides`` whose value is not None.
 
-    Raises ``ValueError`` naming the file and key for unknown keys or wrong types.
+    A key under a former name (``cls.RENAMED``, e.g. ``patch_size`` -> ``patch``) is read as the
+    current one, with a warning, so configuration files of earlier releases keep working.
+    Raises ``ValueError`` naming the file and key for unknown keys, wrong types, or an option
+    given under both names.
     """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
@@ -66,16 +72,35 @@ def build_config(cls: type[C], yaml_path: str | os.PathLike | None = None, **ove
             raise ValueError(f"{yaml_path}: not valid YAML ({e})") from None
         if not isinstance(loaded, dict):
             raise ValueError(f"{yaml_path}: expected a mapping of option: value")
+        loaded = upgrade_keys(cls, loaded, str(yaml_path))
         unknown = sorted(set(loaded) - names)
         if unknown:
             raise ValueError(f"{yaml_path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
         values.update({k: _coerce(v, hints[k], f"{yaml_path}: {k}") for k, v in loaded.items()})
-    for k, v in overrides.items():
+    for k, v in upgrade_keys(cls, overrides, cls.__name__).items():
         if k not in names:
             raise ValueError(f"unknown option {k!r} for {cls.__name__}")
         if v is not None:
             values[k] = _coerce(v, hints[k], f"--{k.replace('_', '-')}")
     return cls(**values)
+
+
+def upgrade_keys(cls: type, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """``values`` with the former option names of ``cls`` (``cls.RENAMED``: old -> new, see
+    :class:`semgen.stage.StageConfig`) replaced by the current ones, one warning per renamed
+    key; ``ValueError`` naming ``where`` when both names are given."""
+    renamed = getattr(cls, "RENAMED", {})
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        new = renamed.get(key)
+        if new is None:
+            out[key] = value
+            continue
+        if new in values:
+            raise ValueError(f"{where}: {key!r} is the former name of {new!r}; give only {new!r}")
+        log.warning("%s: option %r is now called %r (the old name is read until the next release)", where, key, new)
+        out[new] = value
+    return out
 
 
 def config_from_args(cls: type[C], args: argparse.Namespace) -> C:
