@@ -20,6 +20,11 @@ stored intensity window, 3D volumes resampled to the stored spacing), then:
 
 Scans are read in a thread pool ahead of the model; a scan that cannot be used is reported
 (one line with its reason in ``OUT/report.json``) and never stops the others.
+
+Predicting is a stage (:mod:`semgen.stage`): ``OUT`` is claimed (a lock while it runs;
+``stage.json`` records the model, its SHA-256, the inputs and the options that change the
+predictions). The same command again continues: label maps already written are kept. Other
+options on the same ``OUT`` are refused unless ``overwrite``.
 """
 
 from __future__ import annotations
@@ -42,10 +47,11 @@ from semgen.finetune.layouts import CHANNEL
 from semgen.io.intensity import normalize_intensity
 from semgen.io.scan import Scan, ScanError, to_source_geometry
 from semgen.io.sources import ScanSource, assign_ids, entry, find_sources, read_source
-from semgen.utils.config import save_config
+from semgen.stage import StageConfig, check_at_least, claim_folder, require
 from semgen.utils.device import resolve_device
 from semgen.utils.io import atomic_path, atomic_write, write_json
 from semgen.utils.progress import Pace, progress
+from semgen.utils.resize import resize
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +60,16 @@ REPORT = "report.json"
 
 
 @dataclass
-class PredictConfig:
+class PredictConfig(StageConfig):
     """Settings of ``semgen predict``. ``overlap``: sliding-window overlap (default: the
     fine-tuning run's); ``tta``: average over axis flips; ``workers``: reading threads
-    (0: min(4, CPU count)); ``modality``: override the stored intensity kind."""
+    (0: min(4, CPU count)); ``modality``: override the stored intensity kind; ``overwrite``:
+    replace an earlier prediction with other options in ``out``.
+
+    Identity (:mod:`semgen.stage`): the model, the inputs (absolute paths) and the options that
+    change the predictions (``tta``, ``overlap``, ``modality``), plus the model's SHA-256."""
+
+    IDENTITY = ("model", "inputs", "tta", "overlap", "modality")
 
     model: str = ""
     inputs: tuple[str, ...] = ()
@@ -69,6 +81,23 @@ class PredictConfig:
     modality: str | None = None
     device: str = "auto"
     seed: int = 0
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        """Every option in range; the model, the inputs and ``--out`` given."""
+        require(bool(self.model), "MODEL is required: a `semgen finetune` results folder or its model.safetensors")
+        require(bool(self.inputs), "no inputs: give at least one scan file or folder")
+        require(bool(self.out), "--out is required: the folder for the predictions")
+        check_at_least(self, ("batch_size",), 1)
+        check_at_least(self, ("workers",), 0)
+        require(self.overlap is None or 0 <= self.overlap < 1, f"--overlap must be in [0, 1), got {self.overlap}")
+
+    def identity(self) -> dict[str, Any]:
+        """:attr:`IDENTITY` with the model and the inputs as absolute paths."""
+        values = super().identity()
+        values["model"] = str(Path(self.model).resolve())
+        values["inputs"] = [str(Path(p).resolve()) for p in self.inputs]
+        return values
 
 
 class PredictError(ValueError):
@@ -120,8 +149,6 @@ def model_input(scan: Scan, model: Model, modality: str | None = None) -> np.nda
     modality's default mapping), 3D volumes resampled to the stored spacing, classification
     inputs resized to the patch. Raises ``ValueError`` naming the file for a scan of the
     other dimensionality."""
-    from semgen.utils.resize import resize_array
-
     if scan.ndim != model.spatial_dims:
         raise ScanError(scan.source, f"a {scan.ndim}D scan, but the model is {model.spatial_dims}D")
     kind = modality or model.modality or scan.modality
@@ -129,9 +156,9 @@ def model_input(scan: Scan, model: Model, modality: str | None = None) -> np.nda
     image = np.asarray(image, dtype=np.float32)
     if model.spatial_dims == 3 and model.spacing is not None:
         shape = tuple(max(1, int(round(n * s / t))) for n, s, t in zip(image.shape, scan.spacing, model.spacing))
-        image = resize_array(image, shape, order=1)
+        image = resize(image, shape, order=1)
     if model.task == "classification" or model.spatial_dims == 2:
-        image = resize_array(image, model.patch, order=1)
+        image = resize(image, model.patch, order=1)
     return np.clip(image, 0, 1).astype(np.float32)
 
 
@@ -172,10 +199,7 @@ def label_map(model: Model, probs: np.ndarray, scan: Scan) -> np.ndarray:
     """Canonical label map of ``scan`` from class probabilities on the model's grid: resized
     back to the scan's own grid (linear, per class), arg-max, mapped to the task's label
     values (uint8, or uint16 above 255)."""
-    from semgen.utils.resize import resize_array
-
-    if probs.shape[1:] != scan.shape:
-        probs = np.stack([resize_array(p, scan.shape, order=1) for p in probs])
+    probs = resize(probs, scan.shape, order=1)  # each class's probabilities
     values = np.asarray(model.label_values or range(len(probs)))
     return values[probs.argmax(0)].astype(np.uint8 if values.max() < 256 else np.uint16)
 
@@ -234,25 +258,34 @@ def predict(cfg: PredictConfig) -> dict[str, Any]:
     """Predict every scan under ``cfg.inputs`` and write ``cfg.out``; returns the report (also
     ``OUT/report.json``): ``ok`` / ``skipped`` / ``failed`` lists of ``{"path", "id",
     "reason"}`` (for ``ok`` the output file or the predicted class), ``counts``, ``task``,
-    ``model``. Raises :class:`PredictError` for an unusable model or setting."""
-    if not cfg.inputs:
-        raise PredictError("no inputs: give at least one scan file or folder")
-    if cfg.batch_size < 1:
-        raise PredictError(f"--batch-size must be >= 1, got {cfg.batch_size}")
-    if cfg.workers < 0:
-        raise PredictError(f"--workers must be >= 0, got {cfg.workers}")
+    ``model``. Raises :class:`PredictError` for an unusable model, ``ValueError`` subclasses of
+    :mod:`semgen.stage` for an ``out`` held by another run."""
     device = resolve_device(cfg.device)
     model = load_model(cfg.model, device)
     overlap = cfg.overlap if cfg.overlap is not None else float((model.meta.get("extra") or {}).get("overlap", 0.5))
     if not 0 <= overlap < 1:
-        raise PredictError(f"--overlap must be in [0, 1), got {overlap}")
-    out = Path(cfg.out)
+        raise PredictError(f"{cfg.model}: its stored sliding-window overlap {overlap} is not in [0, 1); give --overlap")
     sources, skipped, failed = find_sources(cfg.inputs)
     tasks = _cases(sources, skipped)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
-    workers = max(1, min(cfg.workers or min(4, os.cpu_count() or 1), len(tasks) or 1))
+    outputs = [REPORT, PREDICTIONS, *(f"{sid}.nii.gz" for _, sid in tasks)]
+    identity = {**cfg.identity(), "model_sha256": model.meta.get("sha256")}
+    with claim_folder(cfg.out, stage="predict", identity=identity, outputs=outputs, config=cfg, overwrite=cfg.overwrite) as claim:
+        return _predict(cfg, model, overlap, tasks, skipped, failed, claim.resumed)
+
+
+def _predict(cfg: PredictConfig, model: Model, overlap: float, tasks: list[tuple[ScanSource, str]],
+             skipped: list[dict[str, str]], failed: list[dict[str, str]], resumed: bool) -> dict[str, Any]:
+    """Predict ``tasks`` into the claimed ``cfg.out`` (see :func:`predict`); ``resumed``: label
+    maps an earlier run of the same command wrote are kept."""
+    out = Path(cfg.out)
     ok: list[dict[str, str]] = []
+    if resumed and model.task == "segmentation":
+        done = [(source, sid) for source, sid in tasks if (out / f"{sid}.nii.gz").is_file()]
+        ok += [entry(source.path, str(out / f"{sid}.nii.gz"), sid) for source, sid in done]
+        tasks = [t for t in tasks if t not in done]
+        if done:
+            log.info("%s: keeping %d label map(s) of the earlier run with these options", out, len(done))
+    workers = max(1, min(cfg.workers or min(4, os.cpu_count() or 1), len(tasks) or 1))
     rows: list[dict[str, Any]] = []
     columns = model.class_names
     bar = progress(total=len(tasks), desc="predict", unit="scan")

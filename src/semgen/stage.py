@@ -1,5 +1,5 @@
 """The stage contract shared by every verb that writes a folder (phantoms, prepare, discover,
-pretrain, finetune).
+pretrain, finetune, predict).
 
 A stage
 

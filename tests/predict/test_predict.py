@@ -154,3 +154,25 @@ def test_classification_writes_probabilities_and_none_readable_exits_2(tmp_path:
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "x.png").write_bytes(b"no")
     assert main(["predict", str(results), str(tmp_path / "bad"), "--out", str(tmp_path / "none")]) == 2
+
+
+def test_predict_is_a_stage_continued_refused_or_overwritten(spheres: Path, seg_results: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "pred"
+    scan = str(spheres / "images" / "case10.nii.gz")
+    assert main(["predict", str(seg_results), scan, "--out", str(out)]) == 0
+    claim = json.loads((out / "stage.json").read_text())
+    assert claim["stage"] == "predict" and claim["identity"]["model_sha256"] == json.loads((seg_results / "model.json").read_text())["sha256"]
+    assert (out / "config.yaml").is_file() and not (out / ".semgen.lock").exists()
+    written = (out / "case10.nii.gz").stat().st_mtime_ns
+    assert main(["predict", str(seg_results), scan, "--out", str(out)]) == 0  # the same command continues
+    assert (out / "case10.nii.gz").stat().st_mtime_ns == written  # the label map is kept, not redone
+    assert json.loads((out / "report.json").read_text())["counts"]["ok"] == 1
+    capsys.readouterr()
+    assert main(["predict", str(seg_results), scan, "--out", str(out), "--tta"]) == 2  # other options: refused
+    assert "other options (tta: False -> True); use --overwrite" in capsys.readouterr().err
+    assert main(["predict", str(seg_results), scan, "--out", str(out), "--tta", "--overwrite"]) == 0
+    assert json.loads((out / "report.json").read_text())["tta"] is True
+    for bad, flag in ((["--overlap", "1.5"], "--overlap"), (["--batch-size", "0"], "--batch-size")):
+        assert main(["predict", str(seg_results), scan, "--out", str(tmp_path / "bad"), *bad]) == 2
+        assert flag in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from semgen.utils.resize import resize, resize_array
+from semgen.utils.resize import resize
 
 
 def test_tensors_keep_shape_identity_and_range():
@@ -35,7 +35,6 @@ def test_arrays_keep_label_values_and_shape():
     assert resize(image, (6, 10)) is image
     zoomed = resize(image, (12, 5))
     assert zoomed.shape == (12, 5) and zoomed.min() >= 0 and zoomed.max() <= 1
-    assert np.array_equal(resize_array(image, (12, 5), order=1), zoomed)  # the former name, for predict
 
 
 @pytest.mark.parametrize("size", [(26, 34, 18), (7, 9, 5), (20, 10, 9), (30, 8)])

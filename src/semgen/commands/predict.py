@@ -22,18 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:1, ...")
     parser.add_argument("--seed", type=int, help="recorded in config.yaml (prediction is deterministic)")
     parser.add_argument("--config", help="YAML file of options (flags override it)")
+    parser.add_argument("--overwrite", action="store_const", const=True,
+                        help="replace an earlier prediction made with other options in --out (the same options continue it)")
     add_threads(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from semgen.predict import PredictConfig, PredictError, predict
+    from semgen.predict import PredictConfig, predict
     from semgen.utils.config import config_from_args
 
     if not args.inputs:
         args.inputs = None  # let a --config file name them
     cfg = config_from_args(PredictConfig, args)
-    if not cfg.out:
-        raise PredictError("--out is required: the folder for the predictions")
     report = predict(cfg)
     for e in report["skipped"]:
         print(f"skipped {e['path']}: {e['reason']}")

@@ -62,8 +62,3 @@ def _zoom(array: np.ndarray, size: tuple[int, ...], order: int) -> np.ndarray:
     out = ndimage.zoom(array, factors, order=order, mode="nearest", grid_mode=True)
     return out[tuple(slice(0, t) for t in size)]
 
-
-def resize_array(array: np.ndarray, shape: Sequence[int], order: int) -> np.ndarray:
-    """The former name of :func:`resize` for arrays, kept while ``semgen.predict`` still imports
-    it: ``resize_array(a, shape, order)`` is ``resize(a, shape, order=order)``."""
-    return resize(array, shape, order=order)
