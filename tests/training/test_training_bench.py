@@ -23,7 +23,8 @@ def test_bench_pretrain_times_the_trainer_against_its_model_step(capsys):
     # the trainer ran the whole loop: validation and end-of-epoch writing took time, and
     # together they fit in the trainer's span
     breakdown = cpu["breakdown"]
-    assert breakdown["validation"] > 0 and breakdown["corruptions"] > 0
+    assert breakdown["validation"] > 0 and breakdown["corruptions"] > 0 and breakdown["data"] > 0
+    assert set(cpu["breakdown_cpu"]) == set(breakdown) and cpu["trainer_cpu_seconds"] > 0
     assert breakdown["end_of_epoch"] >= breakdown["checkpoints"] + breakdown["pictures"] > 0
     assert breakdown["validation"] + breakdown["end_of_epoch"] <= cpu["trainer_seconds"]
     # GFLOP/s follow from the step's FLOPs: 5 crops at batch 2 = 2 full steps (the last is dropped)

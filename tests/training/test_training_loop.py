@@ -72,7 +72,7 @@ def _train(cfg, data=None, on_step=None):
 
 
 def test_a_run_writes_a_readable_folder(tmp_path):
-    cfg = _cfg(tmp_path)
+    cfg = _cfg(tmp_path, pictures_every=2)  # triplets of epoch 2 (every 2nd) and 3 (the last); none of the warm-up
     summary = _train(cfg)
     run = tmp_path / "run"
     for name in ("model.safetensors", "model.json", "last.pt", "metrics.csv", "curves.png", "summary.json", "config.yaml"):

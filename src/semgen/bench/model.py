@@ -18,8 +18,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import logging
 import time
 from typing import Any
+
+from semgen.utils.progress import Pace
+
+log = logging.getLogger(__name__)
 
 # variant -> (precision, channels-last)
 VARIANTS: dict[str, tuple[str, bool]] = {
@@ -121,9 +126,10 @@ def largest_batch(base, patch: tuple[int, ...], num_classes: int, device, limit:
     return fits
 
 
-def _measure(base, x, target, labels, precision: str, channels_last: bool, compiled: bool, steps: int, warmup: int) -> dict[str, Any]:
+def _measure(name: str, base, x, target, labels, precision: str, channels_last: bool, compiled: bool, steps: int,
+             warmup: int) -> dict[str, Any]:
     """Time ``steps`` training steps after ``warmup`` untimed ones (at least one: the step whose
-    FLOPs are counted); cubes/s, FLOPs per step, first loss."""
+    FLOPs are counted), logging a line at most every 10 s; cubes/s, FLOPs per step, first loss."""
     import torch
 
     from semgen.bench.hardware import Clock, count_flops, sync
@@ -152,11 +158,16 @@ def _measure(base, x, target, labels, precision: str, channels_last: bool, compi
         first_loss = losses[0]
     sync(device)
     first_s = time.perf_counter() - start
-    for _ in range(max(warmup - 1, 0)):
+    untimed = max(warmup, 1)
+    pace = Pace(log, f"{name} step", untimed + steps, every=10.0, start=start)
+    pace.step(1, "untimed")
+    for done in range(2, untimed + 1):
         step()
+        pace.step(done, "untimed")
     clock = Clock(device)
-    for _ in range(steps):
+    for done in range(untimed + 1, untimed + steps + 1):
         step()
+        pace.step(done, "timed")
     elapsed, cpu = clock.elapsed()
     return {
         "per_s": x.shape[0] * steps / elapsed, "cpu_per_s": x.shape[0] * steps / cpu, "seconds": elapsed,
@@ -197,14 +208,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     plan = [(name, *VARIANTS[name], False) for name in VARIANTS if name not in skipped]
     if args.compile:
         plan.append(("compile", *VARIANTS[default], True))
-    for name, precision, channels_last, compiled in plan:
+    pace = Pace(log, "bench model variant", len(plan))
+    for done, (name, precision, channels_last, compiled) in enumerate(plan, 1):
         try:
-            m = _measure(base, x, target, labels, precision, channels_last, compiled, args.steps, args.warmup)
+            m = _measure(name, base, x, target, labels, precision, channels_last, compiled, args.steps, args.warmup)
         except Exception as e:  # a failing compiler is reported in the result instead of crashing the benchmark
             if not compiled:
                 raise
             skipped[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            pace.step(done, f"{name} failed ({skipped[name]})")
             continue
+        pace.step(done, f"{name}: {m['per_s']:.3g} cubes/s, first step {m['first_step_s']:.2f} s")
         flops[name] = m["flops_per_step"]
         timed[name] = {
             "per_s": round(m["per_s"], 4),

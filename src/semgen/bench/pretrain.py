@@ -13,10 +13,14 @@ Genesis: restoration MSE + 0.01 x pattern cross-entropy, Adam):
   corruptions, metrics, checkpoints (``last.pt``, best weights) and pictures (curves,
   triplets), all timed as one span. ``trainer_over_model`` = trainer cubes/s / model
   cubes/s (1 = the loop costs nothing beyond the model), in wall time and
-  (``..._cpu``) in this process's CPU time, steadier on a shared machine; ``breakdown`` gives
-  the trainer's wall seconds in validation, at the end of each epoch (``end_of_epoch``:
-  ``checkpoints``, ``pictures`` and metrics), and in corruptions (training and validation);
-  the rest is data and steps.
+  (``..._cpu``) in this process's CPU time, steadier on a shared machine. ``breakdown``
+  (wall seconds) and ``breakdown_cpu`` (CPU seconds) split the trainer's span: ``data``
+  (waiting for training batches), ``corruptions`` (of the training batches), ``validation``
+  (all of it, its corruptions and pictures' crops included), ``end_of_epoch``
+  (``checkpoints``, ``pictures``, metrics and logs); the rest is the steps themselves. The
+  model-only step is timed in chunks, before the trainer and after each of its epochs
+  (outside the trainer's span), so that a change of load on a shared machine falls on both
+  sides of the ratio.
 - **baseline** (the published ``pytorch/train.py`` + ``SemanticGenesis_Dataset``): every
   cube corrupted one at a time by the per-sample NumPy/SciPy pipeline
   (:func:`semgen.bench.transforms.baseline_semantic_genesis`), fp32, contiguous memory.
@@ -33,10 +37,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+import logging
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from semgen.utils.progress import Pace
+
+log = logging.getLogger(__name__)
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "cpu": {"width": 8, "patch": (32, 32, 16), "batch": 8, "train": 384, "validation": 24, "epochs": 2},
@@ -75,73 +84,135 @@ class _Crops:
         return self.crops[index], int(self.labels[index])
 
 
-def _timed(fn, totals: dict[str, float], name: str):
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            totals[name] += time.perf_counter() - start
+class _Parts:
+    """Wall and CPU seconds spent in named parts of the trainer (a part inside another, e.g.
+    ``checkpoints`` inside ``end_of_epoch``, counts in both)."""
 
-    return wrapper
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+
+    def timed(self, fn, name: str):
+        def wrapper(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.wall[name] += time.perf_counter() - wall
+                self.cpu[name] += time.process_time() - cpu
+
+        return wrapper
+
+    def loader(self, make_loader):
+        """``make_loader`` whose training loaders count the time spent waiting for each batch as ``data``."""
+        parts = self
+
+        class Timed:
+            def __init__(self, loader):
+                self.loader = loader
+
+            def __len__(self) -> int:
+                return len(self.loader)
+
+            def __iter__(self):
+                batches = iter(self.loader)
+                fetch = parts.timed(lambda: next(batches, None), "data")
+                while (batch := fetch()) is not None:
+                    yield batch
+
+        def timed_make_loader(*args, **kwargs):  # the training loader only: validation has its own part
+            loader = make_loader(*args, **kwargs)
+            return Timed(loader) if kwargs.get("shuffle") else loader
+
+        return timed_make_loader
 
 
-def _model_step(trainer, crops, labels, steps: int) -> dict[str, float]:
-    """The trainer's step alone on one fixed corrupted batch: cubes/s, seconds, FLOPs per step."""
-    import torch
+class _ModelStep:
+    """The trainer's step alone on one fixed corrupted batch (FLOPs counted on a first, untimed
+    step); :meth:`time` runs ``steps`` more and adds their wall and CPU seconds. Timed in
+    chunks, before the trainer and after each of its epochs, so a change of machine load
+    during the run falls on both sides of the ratio."""
 
-    from semgen.bench.hardware import Clock, count_flops
+    def __init__(self, trainer, crops, labels):
+        import torch
 
-    device = trainer.device
-    crops, labels = crops.to(device), labels.to(device)
-    with torch.no_grad():
-        inputs, targets = trainer.objective.corrupt(crops, trainer.generator)
-    batch = {"input": inputs, "target": targets, "label": labels}
-    trainer.net.train()
+        from semgen.bench.hardware import count_flops
 
-    def step() -> None:
+        self.trainer = trainer
+        self.cubes = len(crops)
+        crops, labels = crops.to(trainer.device), labels.to(trainer.device)
+        with torch.no_grad():
+            inputs, targets = trainer.objective.corrupt(crops, trainer.generator)
+        self.batch = {"input": inputs, "target": targets, "label": labels}
+        trainer.net.train()
+        self.flops = count_flops(self._step)
+        self._step()
+        self.steps, self.seconds, self.cpu = 0, 0.0, 0.0
+
+    def _step(self) -> None:
+        trainer = self.trainer
         with trainer.autocast():
-            out = trainer.objective(trainer.train_net, batch, warmup=False)
+            out = trainer.objective(trainer.train_net, self.batch, warmup=False)
         trainer.optimize(out["loss"])
 
-    flops = count_flops(step)
-    step()
-    clock = Clock(device)
-    for _ in range(steps):
-        step()
-    seconds, cpu = clock.elapsed()
-    return {"per_s": len(crops) * steps / seconds, "cpu_per_s": len(crops) * steps / cpu, "seconds": seconds, "flops_per_step": flops}
+    def time(self, steps: int) -> None:
+        from semgen.bench.hardware import Clock
+
+        clock = Clock(self.trainer.device)
+        for _ in range(steps):
+            self._step()
+        seconds, cpu = clock.elapsed()
+        self.steps, self.seconds, self.cpu = self.steps + steps, self.seconds + seconds, self.cpu + cpu
+
+    def result(self) -> dict[str, float]:
+        """cubes/s (wall and CPU), seconds and FLOPs per step over every timed step."""
+        cubes = self.cubes * self.steps
+        return {"per_s": cubes / self.seconds, "cpu_per_s": cubes / self.cpu, "seconds": self.seconds,
+                "steps": self.steps, "flops_per_step": self.flops}
 
 
-def _trainer(cfg, data, run_dir: Path, info) -> dict[str, Any]:
-    """The real trainer for ``cfg.epochs`` epochs: cubes/s over the whole run and where its time went."""
+def _trainer(cfg, data, run_dir: Path, info, between) -> dict[str, Any]:
+    """The real trainer for ``cfg.epochs`` epochs: cubes/s over the whole run and where its time
+    went. ``between()`` runs after each epoch, outside the trainer's span (the model-only
+    step's timing, interleaved with the trainer's epochs)."""
     from semgen.bench.hardware import Clock
     from semgen.training import Trainer
 
     trainer = Trainer(cfg, data, run_dir, info)
-    totals: dict[str, float] = defaultdict(float)
-    trainer._validate = _timed(trainer._validate, totals, "validation")
-    trainer._end_epoch = _timed(trainer._end_epoch, totals, "end_of_epoch")
-    trainer.objective.corrupt = _timed(trainer.objective.corrupt, totals, "corruptions")
+    parts = _Parts()
+    trainer._validate = parts.timed(trainer._validate, "validation")
+    end_epoch = parts.timed(trainer._end_epoch, "end_of_epoch")
+    outside = _Parts()
+    between = outside.timed(between, "outside")
+
+    def end_epoch_then_between(*args, **kwargs) -> None:
+        end_epoch(*args, **kwargs)
+        between()
+
+    trainer._end_epoch = end_epoch_then_between
+    trainer._save_model = parts.timed(trainer._save_model, "checkpoints")
+    trainer.objective.corrupt = parts.timed(trainer.objective.corrupt, "corruptions")
     import semgen.training.trainer as trainer_module
     import semgen.viz.training as pictures
 
     patched = {(pictures, "plot_curves"): "pictures", (pictures, "plot_triplets"): "pictures",
                (trainer_module, "save_state"): "checkpoints"}
-    trainer._save_model = _timed(trainer._save_model, totals, "checkpoints")
-    originals = {key: getattr(*key) for key in patched}
+    originals = {key: getattr(*key) for key in [*patched, (trainer_module, "make_loader")]}
     for (module, name), part in patched.items():
-        setattr(module, name, _timed(originals[(module, name)], totals, part))
+        setattr(module, name, parts.timed(originals[(module, name)], part))
+    trainer_module.make_loader = parts.loader(originals[(trainer_module, "make_loader")])
     try:
         clock = Clock(trainer.device)
         result = trainer.run()
         seconds, cpu = clock.elapsed()
+        seconds, cpu = seconds - outside.wall["outside"], cpu - outside.cpu["outside"]
     finally:
         for (module, name), original in originals.items():
             setattr(module, name, original)
     cubes = trainer.step * cfg.batch_size
-    return {"per_s": cubes / seconds, "cpu_per_s": cubes / cpu, "seconds": seconds, "steps": trainer.step,
-            "breakdown": dict(totals), "last_loss": result.last["loss"] if result.last else None}
+    return {"per_s": cubes / seconds, "cpu_per_s": cubes / cpu, "seconds": seconds, "cpu_seconds": cpu,
+            "steps": trainer.step, "breakdown": dict(parts.wall), "breakdown_cpu": dict(parts.cpu),
+            "last_loss": result.last["loss"] if result.last else None}
 
 
 def _baseline(base, crops, labels, batch: int, steps: int, device, seed: int) -> dict[str, float]:
@@ -218,19 +289,30 @@ def _config(name: str, args: argparse.Namespace, device, peaks: dict[str, float]
     )
     info = DistInfo(device=device)
     steps = args.steps or min(16, n_train // batch)
-    model = _model_step(Trainer(cfg, data, work / "model-only", info), crops[:batch], labels[:batch], steps)
-    trainer = _trainer(cfg, data, work / name, info)
+    pace = Pace(log, f"bench pretrain {name}", 5)
+    model_step = _ModelStep(Trainer(cfg, data, work / "model-only", info), crops[:batch], labels[:batch])
+    # the model-only steps in epochs + 1 chunks: before the trainer and after each of its epochs
+    chunks = [steps // (cfg.epochs + 1) + (i < steps % (cfg.epochs + 1)) for i in range(cfg.epochs + 1)]
+    model_step.time(chunks.pop(0))
+    pace.step(1, f"model-only step: {model_step.cubes * model_step.steps / model_step.seconds:.3g} cubes/s")
+    trainer = _trainer(cfg, data, work / name, info, lambda: model_step.time(chunks.pop(0) if chunks else 0))
+    pace.step(2, f"trainer, {cfg.epochs} epoch(s): {trainer['per_s']:.3g} cubes/s")
+    model_step.time(sum(chunks))  # what an early stop left
+    model = model_step.result()
+    pace.step(3, f"model-only step, all {model['steps']} timed: {model['per_s']:.3g} cubes/s")
     base = pretraining_model(cfg, data, with_head=True)
     baseline = _baseline(base, crops[:n_train], labels[:n_train], batch, steps, device, args.seed)
+    pace.step(4, f"published-style loop: {baseline['per_s']:.3g} cubes/s")
     precision = _precision_name(cfg.precision, device, spec["patch"])
     peak = peaks.setdefault(precision, matmul_peak(device, precision))
+    pace.step(5, f"{precision} matmul peak: {peak:.0f} GFLOP/s")
     flops = model["flops_per_step"]
     result = {
         "width": spec["width"], "patch": list(spec["patch"]), "batch": batch, "precision": precision,
         "train_crops": n_train, "validation_crops": n_val, "epochs": cfg.epochs,
         "gflop_per_step": round(flops / 1e9, 3),
         "model_per_s": round(model["per_s"], 3),
-        "model": efficiency(flops, steps, model["seconds"], peak),
+        "model": efficiency(flops, model["steps"], model["seconds"], peak),
         "trainer_per_s": round(trainer["per_s"], 3),
         "trainer": efficiency(flops, trainer["steps"], trainer["seconds"], peak),
         "trainer_over_model": round(trainer["per_s"] / model["per_s"], 3),
@@ -238,12 +320,28 @@ def _config(name: str, args: argparse.Namespace, device, peaks: dict[str, float]
         "trainer_cpu_per_s": round(trainer["cpu_per_s"], 3),
         "trainer_over_model_cpu": round(trainer["cpu_per_s"] / model["cpu_per_s"], 3),
         "trainer_seconds": round(trainer["seconds"], 2),
+        "trainer_cpu_seconds": round(trainer["cpu_seconds"], 2),
         "breakdown": {k: round(v, 4) for k, v in trainer["breakdown"].items()},  # 2 decimals turned a few ms into 0
+        "breakdown_cpu": {k: round(v, 4) for k, v in trainer["breakdown_cpu"].items()},
         "baseline_per_s": round(baseline["per_s"], 3),
         "baseline_cpu_per_s": round(baseline["cpu_per_s"], 3),
         "speedup": round(trainer["per_s"] / baseline["per_s"], 2),
     }
     return result
+
+
+def _shares(r: dict[str, Any]) -> str:
+    """The trainer's parts as shares of its span, wall (CPU); ``steps`` is what remains: the
+    training steps themselves and the loop's bookkeeping."""
+    shares = []
+    for key, total in (("breakdown", r["trainer_seconds"]), ("breakdown_cpu", r["trainer_cpu_seconds"])):
+        b = r[key]
+        metrics = b.get("end_of_epoch", 0) - b.get("checkpoints", 0) - b.get("pictures", 0)
+        steps = total - sum(b.get(n, 0) for n in ("data", "corruptions", "validation", "end_of_epoch"))
+        parts = {n: b.get(n, 0) for n in ("data", "corruptions", "validation", "checkpoints", "pictures")}
+        shares.append({**parts, "metrics and logs": metrics, "steps": steps, "total": total})
+    wall, cpu = shares
+    return ", ".join(f"{n} {wall[n] / wall['total']:.1%} ({cpu[n] / cpu['total']:.1%})" for n in wall if n != "total")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -290,15 +388,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "device": describe_device(device),
     }
     for name, r in results.items():
-        b = r["breakdown"]
         print(
             f"{name}: width {r['width']}, {'x'.join(map(str, r['patch']))} cubes, batch {r['batch']}, {r['precision']}: "
             f"trainer {r['trainer_per_s']} cubes/s = {r['trainer_over_model']:.0%} of the model step alone "
             f"({r['trainer_over_model_cpu']:.0%} in CPU time) "
             f"({r['model_per_s']} cubes/s, {r['model']['gflops']} GFLOP/s = {r['model']['peak_fraction']:.0%} of the matmul peak); "
-            f"of {r['trainer_seconds']} s: validation {b.get('validation', 0)} s, checkpoints/metrics/pictures "
-            f"{b.get('end_of_epoch', 0)} s (checkpoints {b.get('checkpoints', 0)} s, pictures {b.get('pictures', 0)} s), "
-            f"corruptions {b.get('corruptions', 0)} s; "
+            f"of the trainer's {r['trainer_seconds']} s ({r['trainer_cpu_seconds']} s CPU): {_shares(r)}; "
             f"published-style loop {r['baseline_per_s']} cubes/s ({r['speedup']}x)."
         )
     return out

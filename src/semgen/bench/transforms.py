@@ -17,12 +17,17 @@ after synchronisation.
 from __future__ import annotations
 
 import argparse
+import logging
 import platform
 import statistics
 import time
 from math import comb
 
 import numpy as np
+
+from semgen.utils.progress import Pace
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -168,11 +173,14 @@ def run(args: argparse.Namespace) -> dict:
                 return n / elapsed
 
     rounds: dict[str, list[float]] = {"ours": [], "baseline": [], "models-genesis": []}
+    pace = Pace(log, "bench transforms round", args.repeats)
     try:
-        for _ in range(args.repeats):
+        for done in range(1, args.repeats + 1):
             rounds["baseline"].append(measure_baseline())
             rounds["ours"].append(measure_ours("semantic-genesis"))
             rounds["models-genesis"].append(measure_ours("models-genesis"))
+            pace.step(done, f"semantic-genesis {rounds['ours'][-1]:.1f} cubes/s, published per-sample pipeline "
+                            f"{rounds['baseline'][-1]:.1f}, models-genesis {rounds['models-genesis'][-1]:.1f}")
     finally:
         torch.set_num_threads(threads)
     ours, base = statistics.median(rounds["ours"]), statistics.median(rounds["baseline"])

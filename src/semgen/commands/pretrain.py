@@ -78,6 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(another thread count gives slightly different weights)")
     parser.add_argument("--keep-every", type=int, default=None, metavar="N", help="also keep every N-th epoch's weights in "
                         "RUN/epochs/epoch_<n>/ (a run folder for --init), e.g. to fine-tune along the pre-training (default 0: only the best)")
+    parser.add_argument("--pictures-every", type=int, default=None, metavar="N", help="draw curves.png and the "
+                        "restoration triplets every N-th epoch and after the last (CPU preset 5, paper 1; metrics.csv every epoch)")
     parser.add_argument("--phantoms", type=int, default=None, help="synthetic patients when no INPUT is given (32)")
     parser.add_argument("--discovery-config", default=None, help="YAML of discovery options when discovery runs")
     parser.add_argument("--log", default=None, metavar="NAME", help="experiment logger: tensorboard (RUN/tensorboard/: "
@@ -144,7 +146,7 @@ def describe(result: PretrainResult) -> str:
         parts.append(f"Collapse indicator {result.final_collapse:.2f} (0 healthy, 1 constant output).")
     parts.append(
         f"Best weights (epoch {result.best_epoch}) in {run}/model.safetensors + model.json; resumable state "
-        f"{run}/last.pt; per-epoch metrics.csv, curves.png and triplets/ beside them; configuration in config.yaml; "
-        f"summary.json."
+        f"{run}/last.pt; metrics.csv (every epoch), curves.png and triplets/ (every --pictures-every epochs and "
+        f"the last) beside them; configuration in config.yaml; summary.json."
     )
     return " ".join(parts)

@@ -7,7 +7,8 @@ corruptions (a generator re-seeded from ``(seed, "val", rank)`` every epoch, so 
 validation inputs are identical from epoch to epoch and early stopping sees a
 deterministic signal), step the learning-rate schedule, keep the best weights
 (``model.safetensors`` + ``model.json``) and the resumable state (``last.pt``), and
-redraw ``metrics.csv``, ``curves.png`` and ``triplets/epoch_XXX.png``. Only rank 0 writes.
+rewrite ``metrics.csv``; every ``pictures_every`` epochs and after the last, redraw
+``curves.png`` and ``triplets/epoch_XXX.png``. Only rank 0 writes.
 
 Early stopping and "best" restart when the warm-up ends: the published code trains the
 two stages as two runs, each with its own early stopping.
@@ -457,19 +458,27 @@ class Trainer:
                 self._save_model(self.run_dir / "epochs" / f"epoch_{self.epoch:03d}", monitored)
             save_state(self.run_dir / STATE_FILE, self.state(ranks))
             write_metrics(self.run_dir / "metrics.csv", self.rows)
-            from semgen.viz.training import plot_curves, plot_triplets
-
-            plot_curves(self.rows, self.run_dir / "curves.png", title=f"{cfg.method} pre-training")
             self.logger.scalars(self.epoch, {k: v for k, v in row.items() if k != "epoch"})
-            if triplets is not None:
-                *arrays, labels = triplets
-                picture = self.run_dir / "triplets" / f"epoch_{self.epoch:03d}.png"
-                plot_triplets(
-                    *arrays, picture,
-                    title=f"epoch {self.epoch}: validation crops, schedule {self.method.schedule}", labels=labels,
-                )
-                self.logger.image_file("triplets", picture, self.epoch)
+            last = self.epoch >= cfg.epochs or self._patience_spent()
+            if last or self.epoch % cfg.pictures_every == 0:
+                self._draw_pictures(triplets)
         barrier(self.info)
+
+    def _draw_pictures(self, triplets) -> None:
+        """``curves.png`` (all epochs so far) and ``triplets/epoch_XXX.png`` of this epoch's
+        validation crops (when the method restores); about 0.5 s together, hence only every
+        ``pictures_every`` epochs and after the last."""
+        from semgen.viz.training import plot_curves, plot_triplets
+
+        plot_curves(self.rows, self.run_dir / "curves.png", title=f"{self.cfg.method} pre-training")
+        if triplets is not None:
+            *arrays, labels = triplets
+            picture = self.run_dir / "triplets" / f"epoch_{self.epoch:03d}.png"
+            plot_triplets(
+                *arrays, picture,
+                title=f"epoch {self.epoch}: validation crops, schedule {self.method.schedule}", labels=labels,
+            )
+            self.logger.image_file("triplets", picture, self.epoch)
 
     def _save_model(self, folder: Path, val_loss: float) -> None:
         """``folder/model.safetensors`` + ``model.json`` + ``README.md``: the run folder's best
