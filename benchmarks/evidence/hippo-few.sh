@@ -62,4 +62,4 @@ stage evaluate "$semgen" evaluate "$data" --recipe hippocampus-mri --out "$scrat
 rm -rf "$results"; mkdir -p "$results"
 cp -r "$scratch/evaluate/trials" "$scratch/evaluate/report.md" "$scratch/evaluate/report.json" "$scratch/evaluate/efficiency.png" "$results/"
 cp "$timings" "$results/timings.tsv"
-echo "== hippo-few done in $((SECONDS - t_all)) s: report in $results/report.md" >&2
+echo "== hippo-few done in $((SECONDS - t_all)) s: report in $results/report.md (regenerate from the committed trials: python -m semgen.finetune.evaluation_report $results)" >&2

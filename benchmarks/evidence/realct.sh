@@ -73,7 +73,7 @@ lidc_evaluate() {  # lidc_evaluate OUT RESULTS ARGS...: semgen evaluate on lidc-
   rm -rf "$results"; mkdir -p "$results"
   cp -r "$out/trials" "$out/report.md" "$out/report.json" "$out/efficiency.png" "$out/config.yaml" "$results/"
   cp "$timings" "$results/timings.tsv"
-  echo "== report in $results/report.md (regenerate: the same command with --out $out; finished trials are reused)" >&2
+  echo "== report in $results/report.md (regenerate from the committed trials: python -m semgen.finetune.evaluation_report $results)" >&2
 }
 
 pretrained_inits() {  # the four pre-trainings as --init arguments

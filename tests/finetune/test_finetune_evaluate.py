@@ -123,6 +123,16 @@ def test_report_holds_paired_statistics_plot_and_verdict(uninterrupted) -> None:
     assert report["verdict"] == saved["verdict"]
 
 
+def test_the_report_rebuilds_from_the_trials_alone(uninterrupted, tmp_path: Path) -> None:
+    from semgen.finetune.evaluation_report import main as rebuild_main
+
+    _, _, out = uninterrupted
+    assert rebuild_main([str(out), "--out", str(tmp_path / "again")]) == 0
+    before, after = (json.loads((d / "report.json").read_text()) for d in (out, tmp_path / "again"))
+    assert {k: v for k, v in after.items() if k != "files"} == {k: v for k, v in before.items() if k != "files"}
+    assert (tmp_path / "again" / "report.md").read_text() == (out / "report.md").read_text()
+
+
 def test_resume_after_a_kill_gives_the_same_report(cohort, uninterrupted, tmp_path: Path) -> None:
     first, _, first_out = uninterrupted
     out = tmp_path / "report"

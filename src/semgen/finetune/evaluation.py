@@ -340,7 +340,7 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
                        "pretraining": pretraining.get(i.name)} for i in inits],
             "geometry": job.geometry.to_dict(),
             "reference": cfg.reference, "label_fractions": fractions, "modes": list(cfg.modes), "trials": cfg.trials,
-            "seeds": design.seeds, "budget": {"epochs": cfg.epochs, "patience": cfg.patience},
+            "seed": cfg.seed, "seeds": design.seeds, "budget": {"epochs": cfg.epochs, "patience": cfg.patience},
             "converged": {"epochs": conv_epochs, "patience": conv_patience} if conv_epochs else None,
             "split": {"seed": cfg.split_seed, "hash": design.split_id, "samples": {s: len(v) for s, v in by_split.items()},
                       "patients": {s: sum(v == s for v in assignment.values()) for s in by_split}},

@@ -1,10 +1,15 @@
 """The report of ``semgen evaluate``: paired statistics per label fraction x mode x
 initialisation, the plain-language verdict, ``report.md``, ``report.json`` and
-``efficiency.png`` (see :mod:`semgen.finetune.evaluation`)."""
+``efficiency.png`` (see :mod:`semgen.finetune.evaluation`).
+
+``python -m semgen.finetune.evaluation_report RESULTS [--out DIR]`` regenerates the report
+of a results folder from its ``report.json`` context and per-trial JSON alone (no data, no
+training): how the committed evidence tables are rebuilt (:func:`rebuild`)."""
 
 from __future__ import annotations
 
 import math
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +22,7 @@ from semgen.finetune.stats import (
     pooled_delong,
     warnings_as_notes,
 )
-from semgen.utils.io import atomic_write, write_json
+from semgen.utils.io import atomic_write, read_json, write_json
 
 CONVERGED = "converged"
 SCRATCH = "scratch"
@@ -256,3 +261,40 @@ def write_report(out: str | Path, report: dict) -> dict:
         f.write(render_markdown(report) + "\n")
     write_json(files[1], nan_to_none(report))
     return report
+
+
+DERIVED = ("statistics", "results", "converged_stopped", "notes", "verdict", "files")
+"""Keys of ``report.json`` computed from the trials; the others are the run's context."""
+
+
+def rebuild(folder: str | Path, out: str | Path | None = None) -> dict:
+    """Recompute the report of the ``semgen evaluate`` results ``folder`` from its
+    ``report.json`` context and ``trials/<mode>/<init>/fraction_<f>/trial_<i>.json``, in the
+    grid order ``evaluate`` uses, and write it to ``out`` (default: ``folder``). Returns it."""
+    folder = Path(folder)
+    context = {k: v for k, v in read_json(folder / "report.json").items() if k not in DERIVED}
+    found: dict[tuple[float, str, str], list[dict]] = {}
+    for path in sorted((folder / "trials").glob("*/*/fraction_*/trial_*.json")):
+        record = read_json(path)
+        found.setdefault((float(record["label_fraction"]), record["mode"], record["init"]), []).append(record)
+    arms = [(mode, i["name"]) for mode in context["modes"] for i in context["inits"]] + [(CONVERGED, SCRATCH)]
+    records = {}
+    for f in context["label_fractions"]:
+        for mode, init in arms:
+            if (f, mode, init) in found:
+                records[(f, mode, init)] = sorted(found[(f, mode, init)], key=lambda r: r["trial"])
+    return write_report(out or folder, build_report(context, records, seed=int(context.get("seed", 0))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m semgen.finetune.evaluation_report", description=rebuild.__doc__)
+    parser.add_argument("results", help="a `semgen evaluate` results folder (report.json + trials/)")
+    parser.add_argument("--out", help="where to write report.md, report.json, efficiency.png (default: RESULTS)")
+    args = parser.parse_args(argv)
+    report = rebuild(args.results, args.out)
+    print(f"Rebuilt the report of {args.results}: wrote {', '.join(report['files'])}.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
