@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 from semgen.cli import main
-from semgen.finetune import FinetuneConfig, finetune
+from semgen.finetune import FinetuneConfig, FinetuneSummary, finetune
 from semgen.utils.seeding import numpy_rng
 
 
@@ -65,6 +66,7 @@ def test_2d_classification_end_to_end_via_cli(blobs_2d: Path, tmp_path: Path, ca
     assert len(summary["trials"]) == 2 and summary["trials"][0]["seed"] != summary["trials"][1]["seed"]
     assert summary["mean"]["auc"] > 0.75  # chance is 0.5
     assert any(s["path"].endswith("broken.png") for s in summary["skipped"])
+    assert FinetuneSummary.from_json(summary).to_json() == summary  # the file is the typed summary, read back whole
     trial = json.loads((out / "trials" / "trial_0.json").read_text())
     assert len(trial["curves"]["val_loss"]) == trial["epochs_run"] >= trial["best_epoch"] >= 1
     split = json.loads((out / "split.json").read_text())
@@ -79,7 +81,7 @@ def test_2d_classification_end_to_end_via_cli(blobs_2d: Path, tmp_path: Path, ca
                                     patch=(32, 32), modality="XR", device="cpu"))
     first = finetune(FinetuneConfig(data=str(blobs_2d), out=str(tmp_path / "first"), trials=1, epochs=2, width=4,
                                     patch=(32, 32), modality="XR", device="cpu"))
-    assert again.summary["trials"] == first.summary["trials"]
+    assert again.summary.trials == first.summary.trials
     assert main(["compare", str(out), str(tmp_path / "again"), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "report.md").is_file() and (tmp_path / "report" / "bars.png").is_file()
 
@@ -93,7 +95,7 @@ def test_3d_segmentation_end_to_end_from_a_checkpoint(spheres_3d: Path, tmp_path
                                                           "intensity_window": {"kind": "mr", "percentiles": [0.5, 99.5]}})
     cfg = FinetuneConfig(data=str(spheres_3d), out=str(tmp_path / "res"), init=str(ckpt.parent), trials=1, epochs=12,
                          patience=6, batch_size=4, patches_per_volume=4, device="cpu", label_fraction=0.8)
-    summary = finetune(cfg).summary
+    summary = finetune(cfg).summary.to_json()
     assert summary["task"] == "segmentation" and summary["init_name"] == "run"
     # the task decides the inputs (default patch cut to the 24x16x8 volumes, their spacing), not the checkpoint
     assert summary["geometry"]["patch"] == [24, 16, 8] and summary["geometry"]["spacing"] == [1.0, 1.0, 2.0]
@@ -179,10 +181,10 @@ def test_trials_resume_one_by_one_and_other_options_are_refused(blobs_2d: Path, 
     resumed = finetune(cfg).summary
     assert calls == ["trial 2/3", "trial 3/3"]  # the finished trial is kept, the half-finished one redone
     assert (out / "trials" / "trial_0.json").read_text() == first
-    assert resumed["trials"] == uninterrupted["trials"] and resumed["model"] == {**uninterrupted["model"], "path": str(out / "model.safetensors")}
+    assert resumed.trials == uninterrupted.trials and resumed.model == dataclasses.replace(uninterrupted.model, path=out / "model.safetensors")
     monkeypatch.setattr(pipeline_module, "train_trial", real)
     fewer = finetune(FinetuneConfig(**{**cfg.__dict__, "trials": 2})).summary
-    assert len(fewer["trials"]) == 2 and sorted(p.name for p in (out / "trials").glob("trial_*.json")) == ["trial_0.json", "trial_1.json"]
+    assert len(fewer.trials) == 2 and sorted(p.name for p in (out / "trials").glob("trial_*.json")) == ["trial_0.json", "trial_1.json"]
     with pytest.raises(FolderClaimError, match="other options.*lr: 0.001 -> 0.01"):
         finetune(FinetuneConfig(**{**cfg.__dict__, "lr": 1e-2}))
     assert main(["finetune", str(blobs_2d), "--out", str(out), "--trials", "1", "--epochs", "1", "--width", "4",

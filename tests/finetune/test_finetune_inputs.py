@@ -64,7 +64,7 @@ def _batches(monkeypatch, cfg: FinetuneConfig) -> tuple[list[str], dict]:
             hook.remove()
 
     monkeypatch.setattr(pipeline, "train_trial", spy)
-    return seen, finetune(cfg).summary
+    return seen, finetune(cfg).summary.to_json()
 
 
 def test_the_task_decides_the_inputs_not_the_checkpoint(ct_cubes: Path) -> None:
@@ -95,7 +95,7 @@ def test_scratch_and_a_checkpoint_of_another_geometry_see_byte_identical_batches
     assert scratch["pretraining_geometry"] is None
 
     # compare: the two like-for-like results go in one table; one made at another patch is refused, naming both
-    other = finetune(FinetuneConfig(out=str(tmp_path / "other"), patch=(16, 16, 8), **common)).summary
+    other = finetune(FinetuneConfig(out=str(tmp_path / "other"), patch=(16, 16, 8), **common)).summary.to_json()
     assert other["geometry"]["patch"] == [16, 16, 8]
     summaries = [load_summary(tmp_path / n / "summary.json") for n in ("scratch", "pre")]
     assert compare(summaries)["groups"][0]["same_inputs"]

@@ -73,7 +73,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import math
     from pathlib import Path
 
     from semgen.finetune.config import FinetuneConfig
@@ -89,15 +88,14 @@ def run(args: argparse.Namespace) -> int:
               f"patients; its 'images' lists each split's files. Fine-tune on it with --split {out / 'split.json'}.")
         return 0
     summary = result.summary
-    primary = summary["primary_metric"]
-    mean, sd = (None if v is None or math.isnan(v) else v for v in (summary["mean"][primary], summary["std"][primary]))
+    mean, sd = summary.primary
     print(
-        f"Fine-tuned {summary['init_name']} on {summary['task_name']} ({summary['task']}, label fraction "
-        f"{summary['label_fraction']:g}) for {len(summary['trials'])} trial(s) on samples "
-        f"({', '.join(f'{s} {n}' for s, n in summary['split']['samples'].items())}; {len(summary['skipped'])} skipped): test {primary} = "
-        f"{'n/a' if mean is None else f'{mean:.4f}'}{'' if sd is None else f' ± {sd:.4f}'}. Wrote "
+        f"Fine-tuned {summary.init_name} on {summary.task_name} ({summary.task}, label fraction "
+        f"{summary.label_fraction:g}) for {len(summary.trials)} trial(s) on samples "
+        f"({', '.join(f'{s} {n}' for s, n in summary.split.samples.items())}; {len(summary.skipped)} skipped): test "
+        f"{summary.primary_metric} = {'n/a' if mean is None else f'{mean:.4f}'}{'' if sd is None else f' ± {sd:.4f}'}. Wrote "
         f"{out / 'summary.json'}, {out / 'split.json'}, {out / 'trials'}/trial_*.json, {out / 'config.yaml'} and "
-        f"{out / 'model.safetensors'} (trial {summary['model']['trial']}, {summary['model']['selected_by']}; apply it "
+        f"{summary.model.path} (trial {summary.model.trial}, {summary.model.selected_by}; apply it "
         f"with `semgen predict {out} SCANS... --out PREDICTIONS`); compare initialisations with `semgen compare {out} OTHER_RESULTS... --out REPORT`."
     )
     return 0

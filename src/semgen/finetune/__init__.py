@@ -16,6 +16,7 @@ from semgen.finetune.evaluation import EvaluateConfig, evaluate
 from semgen.finetune.data import RECIPES, Sample, TaskData, TaskDataError, discover_task, patient_from_name
 from semgen.finetune.metrics import classification_metrics, overlap_per_class, segmentation_metrics
 from semgen.finetune.pipeline import finetune
+from semgen.finetune.result import FinetuneResult, FinetuneSummary
 from semgen.finetune.splits import SplitError, label_subset, split_patients
 from semgen.finetune.stats import mean_sd, significance_mark, ttest_p
 from semgen.finetune.train import sliding_window
@@ -25,6 +26,8 @@ __all__ = [
     "CompareConfig",
     "EvaluateConfig",
     "FinetuneConfig",
+    "FinetuneResult",
+    "FinetuneSummary",
     "ResultsError",
     "Sample",
     "SplitError",

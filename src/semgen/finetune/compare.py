@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from semgen.finetune.data import Geometry
+from semgen.finetune.result import REQUIRED
 from semgen.finetune.stats import (
     ALPHA,
     MARKS,
@@ -76,9 +77,9 @@ def find_summaries(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def load_summary(path: Path) -> dict:
-    """Read and check one summary.json (needs task, init_name, primary_metric, metric_names, trials)."""
+    """Read and check one summary.json (needs the keys of :data:`semgen.finetune.result.REQUIRED`)."""
     summary = read_json(path)
-    missing = [k for k in ("task", "task_name", "init_name", "primary_metric", "metric_names", "trials") if k not in summary]
+    missing = [k for k in REQUIRED if k not in summary]
     if missing:
         raise ResultsError(f"{path}: not a semgen finetune summary (missing {', '.join(missing)})")
     summary["_path"] = str(path.parent)

@@ -29,6 +29,7 @@ from semgen.card import write_card
 from semgen.finetune.config import FinetuneConfig
 from semgen.finetune.data import Geometry, Loaded, TaskData, TaskDataError, discover_task, load_samples
 from semgen.finetune.geometry import check_init, pretraining_geometry, task_geometry
+from semgen.finetune.result import ChosenModel, FinetuneResult, FinetuneSummary, SplitRecord
 from semgen.finetune.splits import SplitError, label_subset, split_hash, split_patients
 from semgen.finetune.stats import mean_sd, nan_to_none
 from semgen.finetune.train import Arrays, TrainSettings, train_trial, validation_patches
@@ -252,19 +253,6 @@ def _split(cfg: FinetuneConfig, job: Job) -> tuple[dict[str, list[Loaded]], dict
     }
 
 
-@dataclass
-class FinetuneResult:
-    """What :func:`finetune` wrote in ``out``: the split (``split_hash``, ``patients`` per split)
-    and, unless ``split_only``, the ``summary`` (also ``summary.json``)."""
-
-    out: Path
-    split_only: bool
-    split_seed: int
-    split_hash: str
-    patients: dict[str, int]
-    summary: dict[str, Any] | None = None
-
-
 def _chosen(out: Path) -> tuple[float, int, dict[str, torch.Tensor]] | None:
     """The trial chosen so far (validation score, trial, weights) from ``trials/chosen.safetensors``."""
     from safetensors.torch import load_file, safe_open
@@ -365,34 +353,34 @@ def _task_name(cfg: FinetuneConfig, data: TaskData) -> str:
     return data.recipe or f"{Path(cfg.data).name}-{data.task}"
 
 
-def _summary(cfg: FinetuneConfig, job: Job, out: Path, trials, init_report, split_doc, counts, chosen, selected_by) -> dict:
+def _summary(cfg: FinetuneConfig, job: Job, out: Path, trials, init_report, split_doc, counts, chosen, selected_by) -> FinetuneSummary:
     stats = {m: mean_sd([t[m] for t in trials]) for m in job.metric_names}
-    data, init, geometry = job.data, job.init, job.geometry
-    return {
-        "task": data.task,
-        "task_name": _task_name(cfg, data),
-        "recipe": data.recipe,
-        "data": str(data.root),
-        "init": cfg.init,
-        "init_name": init.name,
-        "init_kind": init.kind,
-        "init_report": init_report,
-        "init_metadata": {k: init.metadata.get(k) for k in ("method", "patch_size", "spacing", "intensity_window", "manifest_hash")} if init.metadata else None,
-        "label_fraction": cfg.label_fraction,
-        "kind": job.kind,
-        "class_names": data.class_names if data.task == "classification" else job.label_names,
-        "metric_names": job.metric_names,
-        "primary_metric": job.primary,
-        "geometry": geometry.to_dict(),
-        "pretraining_geometry": pre.to_dict() if (pre := pretraining_geometry(init.metadata)) else None,
-        "split": {"seed": cfg.split_seed, "hash": split_doc["hash"], "samples": counts},
-        "skipped": job.skipped,
-        "model": {"path": str(out / "model.safetensors"), "trial": chosen[1], "selected_by": selected_by},
-        "trials": trials,
-        "mean": {m: s[0] for m, s in stats.items()},
-        "std": {m: s[1] for m, s in stats.items()},
-        "config": config_to_dict(cfg),
-    }
+    data, init = job.data, job.init
+    return FinetuneSummary(
+        task=data.task,
+        task_name=_task_name(cfg, data),
+        recipe=data.recipe,
+        data=str(data.root),
+        init=cfg.init,
+        init_name=init.name,
+        init_kind=init.kind,
+        init_report=init_report,
+        init_metadata={k: init.metadata.get(k) for k in ("method", "patch_size", "spacing", "intensity_window", "manifest_hash")} if init.metadata else None,
+        label_fraction=cfg.label_fraction,
+        kind=job.kind,
+        class_names=data.class_names if data.task == "classification" else job.label_names,
+        metric_names=job.metric_names,
+        primary_metric=job.primary,
+        geometry=job.geometry,
+        pretraining_geometry=pretraining_geometry(init.metadata),
+        split=SplitRecord(cfg.split_seed, split_doc["hash"], counts),
+        skipped=job.skipped,
+        model=ChosenModel(out / "model.safetensors", chosen[1], selected_by),
+        trials=trials,
+        mean={m: s[0] for m, s in stats.items()},
+        std={m: s[1] for m, s in stats.items()},
+        config=config_to_dict(cfg),
+    )
 
 
 def _drop_extra_trials(out: Path, trials: int) -> None:
@@ -431,5 +419,5 @@ def finetune(cfg: FinetuneConfig) -> FinetuneResult:
         counts = {s: len(items) for s, items in by_split.items()}
         selected_by = _save_model(cfg, job, out, chosen, trials, counts)
         result.summary = _summary(cfg, job, out, trials, init_report, split_doc, counts, chosen, selected_by)
-        write_json(out / "summary.json", nan_to_none(result.summary))
+        write_json(out / "summary.json", nan_to_none(result.summary.to_json()))
     return result
