@@ -112,6 +112,66 @@ def test_every_method_pretrains_every_backbone(name, method, tmp_path):
     assert all(k.startswith(("net.", "clc_out.")) for k in model.state_dict())
 
 
+@pytest.mark.parametrize("name", _param([*CONV, "monai-swinunetr"]))
+def test_semantic_genesis_pretrains_every_backbone_in_2d(name, tmp_path):
+    from semgen.training import PretrainConfig, Trainer, TrainingData, claim_run, resolve_config
+
+    g = torch.Generator().manual_seed(0)
+    patch = (max(32, SIZE.get(name, 16)),) * 2
+    crops = [(torch.rand(1, *patch, generator=g), i % 3) for i in range(6)]
+    cfg = resolve_config(PretrainConfig(out=str(tmp_path / "run"), backbone=name, width=4, epochs=2, warmup_epochs=1,
+                                        batch_size=2, num_workers=0, precision="fp32", device="cpu", triplets=0), cuda=False)
+    with claim_run(cfg) as state:
+        result = Trainer(cfg, TrainingData(train=crops[:4], validation=crops[4:], spatial_dims=2, patch=patch, num_classes=3),
+                         cfg.out, state=state).run()
+    assert result.spatial_dims == 2 and result.last_loss_rec is not None and result.final_accuracy is not None
+    model, _ = load_checkpoint(tmp_path / "run")
+    assert model.spatial_dims == 2 and model(torch.rand(2, 1, *patch))[0].shape == (2, 1, *patch)
+
+
+@needs("nnunet-plainconvunet")
+def test_a_resumed_backbone_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
+    """nnU-Net's networks hold modules under two names (aliased tensors in the state dict)."""
+    import dataclasses
+
+    from semgen.training import PretrainConfig, Trainer, TrainingData, claim_run, resolve_config
+    from semgen.training.checkpoint import load_state
+
+    g = torch.Generator().manual_seed(0)
+    crops = [(torch.rand(1, 16, 16, 16, generator=g), i % 3) for i in range(12)]
+    data = TrainingData(train=crops[:9], validation=crops[9:], spatial_dims=3, patch=(16, 16, 16), num_classes=3)
+
+    def train(cfg):
+        with claim_run(cfg) as state:
+            Trainer(cfg, data, cfg.out, state=state).run()
+        return load_state(tmp_path / cfg.out / "last.pt")["model"]
+
+    def cfg(out, epochs):
+        return resolve_config(PretrainConfig(out=str(tmp_path / out), backbone="nnunet-plainconvunet", width=4, epochs=epochs,
+                                             warmup_epochs=1, batch_size=3, num_workers=0, precision="fp32", device="cpu",
+                                             triplets=0, patience=10), cuda=False)
+
+    full = train(cfg("a", 3))
+    train(cfg("b", 2))
+    resumed = train(dataclasses.replace(cfg("b", 3), resume=True))
+    assert full.keys() == resumed.keys() and any("decoder.encoder." in k for k in full)
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
+
+
+@pytest.mark.parametrize("name", _param(["monai-unet", "nnunet-plainconvunet"]))
+def test_a_probe_freezes_the_backbones_encoder(name):
+    from semgen.finetune.evaluation import Probe
+
+    for model in (build_model(task_architecture(_net(name).architecture["args"], "segmentation", 2), seed=0),
+                  build_model(task_architecture(_net(name).architecture["args"], "classification", 2), seed=0)):
+        probe = Probe(model).train()
+        frozen = [p for path in model.encoder_paths for p in model.get_submodule(path).parameters()]
+        assert frozen and not any(p.requires_grad for p in frozen)
+        assert all(not m.training for path in model.encoder_paths for m in model.get_submodule(path).modules())
+        assert any(p.requires_grad for p in model.parameters())  # the head (and decoder) still train
+
+
 @pytest.mark.parametrize("name", _param(CONV))
 def test_checkpoint_rebuilds_the_same_network(name, tmp_path):
     from semgen.models import save_checkpoint
@@ -143,6 +203,16 @@ def test_fine_tuning_models_take_the_pretrained_encoder(name, tmp_path):
     load_pretrained(cls, tmp_path / "model.safetensors")
     assert torch.equal(cls.state_dict()[sorted(encoder)[0]], pre.state_dict()[sorted(encoder)[0]])
     assert cls(x).shape == (2, 2)
+
+
+@pytest.mark.parametrize("name", _param(["monai-basicunet", "nnunet-plainconvunet"]))
+def test_an_input_too_small_for_the_network_is_a_clear_error(name):
+    net = _net(name)
+    with pytest.raises(ValueError, match="divisible by"):
+        net(torch.rand(2, 1, 20, 16, 16))
+    if name == "monai-basicunet":  # pools 4 times: a 16^3 crop leaves one voxel
+        with pytest.raises(ValueError, match="one voxel at the bottleneck"):
+            net(torch.rand(2, 1, 16, 16, 16))
 
 
 def test_backbone_args_parse_json_yaml_and_files(tmp_path):

@@ -343,6 +343,8 @@ class _FrameworkNet(nn.Module):
         self.encoder_paths = tuple(f"net.{p}" for p in spec.encoder(self.net))
         self.bottleneck_channels = spec.channels(self.backbone_args)
         self.divisors = spec.divisors(spatial_dims, self.backbone_args)
+        # instance normalisation needs more than one voxel per channel, also at the bottleneck
+        self.instance_norm = any(isinstance(m, nn.modules.instancenorm._InstanceNorm) for m in self.net.modules())
         self._bottleneck: torch.Tensor | None = None
         self._stop = False
         self.net.get_submodule(bottleneck_path(spec, self.net)).register_forward_hook(self._catch)
@@ -360,6 +362,12 @@ class _FrameworkNet(nn.Module):
             raise ValueError(
                 f"{self.backbone}: spatial sizes must be divisible by {'x'.join(map(str, self.divisors))}, got "
                 f"{tuple(x.shape[2:])}; crop or pad the input (or choose a --patch that fits)"
+            )
+        if self.instance_norm and math.prod(int(s) // d for s, d in zip(x.shape[2:], self.divisors)) == 1:
+            raise ValueError(
+                f"{self.backbone}: a {'x'.join(map(str, x.shape[2:]))} input leaves one voxel at the bottleneck (1/"
+                f"{'x'.join(map(str, self.divisors))}), which instance normalisation cannot take; use a --patch of at "
+                f"least twice that on one axis, or fewer downsamplings in --backbone-args"
             )
 
     def run(self, x: torch.Tensor, output: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
