@@ -15,6 +15,7 @@ from scipy import stats
 
 import semgen.finetune.evaluation as ev
 from semgen.cli import main
+from semgen.finetune.data import Geometry
 from semgen.finetune.evaluation import EvaluateConfig, Probe, evaluate
 from semgen.finetune.train import Arrays, TrainSettings, train_trial
 from semgen.stage import ConfigError, FolderClaimError
@@ -107,6 +108,9 @@ def test_report_holds_paired_statistics_plot_and_verdict(uninterrupted) -> None:
     assert "toy (fine-tuned)" in saved["verdict"] and "converged scratch" in saved["verdict"]
     md = (out / "report.md").read_text()
     assert "## Verdict" in md and "## 50 % labels, finetune" in md and "| toy | 2 |" in md
+    # one set of inputs for every initialisation, and the checkpoint's own pre-training geometry beside it
+    assert f"Inputs, the same for every initialisation: {Geometry.from_dict(saved['geometry']).describe()}" in md
+    assert "Pre-training geometry: toy: pre-trained at 3D, patch 16x16x8" in md
     assert (out / "efficiency.png").stat().st_size > 1000
     from semgen.viz.efficiency import plot_efficiency
 
