@@ -1,4 +1,5 @@
-"""The import structure runs one way: cli -> pipeline -> stages -> building blocks, no cycles.
+"""The import structure runs one way: cli -> pipeline -> stages -> building blocks, no cycles;
+and the stage layer stays made of short named steps (no function over :data:`MAX_LINES`).
 
 Every ``import`` of a ``semgen`` module (at module level or inside a function) is read with
 ``ast``; a package's ``__init__`` counts as a module of its own.
@@ -125,3 +126,31 @@ def test_the_checker_sees_a_reverse_import(tmp_path):
     fake["semgen.io.x"].write_text("def f():\n    from semgen.discovery.pipeline import discover\n")
     assert _imports("semgen.io.x", fake["semgen.io.x"], fake) == {"semgen.discovery.pipeline"}
     assert LAYERS[_part("semgen.discovery.pipeline")] < LAYERS[_part("semgen.io.x")]
+
+
+# issue 12: "no function over about 60 lines in the stage layer" (the stages and the pipeline
+# that chains them), counted from ``def`` to the last line, signature and docstring included
+MAX_LINES = 60
+LONG_ALLOWED: dict[str, int] = {}  # "module.function": its length, for a function that must stay long (none now)
+
+
+def _long_functions(path: Path, limit: int) -> dict[str, int]:
+    found = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > limit:
+            found[node.name] = node.end_lineno - node.lineno + 1
+    return found
+
+
+def test_no_stage_function_is_longer_than_the_limit():
+    stage_layer = {name: path for name, path in _modules().items() if _part(name) in STAGES or name == "semgen.pipeline"}
+    assert len(stage_layer) > 30  # the scan reads the stages (a moved tree would make it vacuous)
+    too_long = {f"{name}.{fn}": n for name, path in stage_layer.items() for fn, n in _long_functions(path, MAX_LINES).items()}
+    assert {k: n for k, n in too_long.items() if LONG_ALLOWED.get(k) != n} == {}, (
+        f"split these into named steps (at most {MAX_LINES} lines each): {too_long}")
+
+
+def test_the_length_check_counts_signature_docstring_and_body(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("def f(\n    a,\n):\n    \"\"\"Doc.\"\"\"\n" + "    a += 1\n" * 56 + "    return a\n\n\ndef g():\n    pass\n")
+    assert _long_functions(path, 60) == {"f": 61} and _long_functions(path, 61) == {}

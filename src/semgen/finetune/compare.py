@@ -175,61 +175,81 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
     groups: dict[tuple[str, float], list[dict]] = {}
     for s in summaries:
         groups.setdefault((s["task_name"], float(s.get("label_fraction", 1.0))), []).append(s)
-    out_groups = []
-    for (task_name, fraction), members in sorted(groups.items()):
-        names = [m["init_name"] for m in members]
-        # two results with the same init name in one group: tell them apart by folder
-        labels = [n if names.count(n) == 1 else f"{n} ({Path(m['_path']).name})" for n, m in zip(names, members)]
-        same_inputs = check_same_inputs(members, f"{task_name} at label fraction {fraction:g}", allow_mixed)
-        metrics = list(dict.fromkeys(k for m in members for k in m["metric_names"]))
-        primary = members[0]["primary_metric"]
-        rows = []
-        for label, m in zip(labels, members):
-            values = {k: [t.get(k) for t in m["trials"]] for k in metrics}
-            stats_ = {k: mean_sd(v) for k, v in values.items()}
-            rows.append(
-                {
-                    "init": label,
-                    "source": m["_path"],
-                    "n": len(m["trials"]),
-                    "mean": {k: s[0] for k, s in stats_.items()},
-                    "std": {k: s[1] for k, s in stats_.items()},
-                    "values": values,
-                    "inputs": g.describe() if (g := input_geometry(m)) else None,
-                }
-            )
-        best = {}
-        for k in metrics:
-            ranked = [r for r in rows if not math.isnan(r["mean"][k])]
-            best[k] = max(ranked, key=lambda r: r["mean"][k])["init"] if ranked else None
-        is_paired = not unpaired and len(rows) > 1 and pairs_up(members)
-        noted: set[str] = set()
-        with warnings_as_notes(noted):
-            ref_name = _group_tests(rows, members, labels, metrics, best, primary, is_paired, reference, equal_var, seed)
-        notes = sorted(noted)
-        hashes = {m.get("split", {}).get("hash") for m in members}
-        if len(hashes) > 1:
-            log.warning("%s at label fraction %g: results were tested on different splits; "
-                        "re-run them with the same --split-seed for a paired comparison", task_name, fraction)
-        out_groups.append(
-            {
-                "task_name": task_name,
-                "task": members[0]["task"],
-                "label_fraction": fraction,
-                "primary_metric": primary,
-                "metrics": metrics,
-                "same_test_split": len(hashes) == 1,
-                "same_inputs": same_inputs,
-                "paired": is_paired,
-                "reference": ref_name,
-                "best": best,
-                "rows": rows,
-                "notes": notes,
-            }
-        )
+    out_groups = [
+        _compare_group(task_name, fraction, members, equal_var=equal_var, reference=reference, seed=seed,
+                       unpaired=unpaired, allow_mixed=allow_mixed)
+        for (task_name, fraction), members in sorted(groups.items())
+    ]
+    return {
+        "test": f"independent two-sample t-test, two-sided, {'equal variances (Student)' if equal_var else 'unequal variances (Welch)'}; best vs each other",
+        "paired_test": PAIRED_TEST,
+        "unpaired": unpaired,
+        "alpha": ALPHA,
+        "marks": {mark: level for level, mark in MARKS},
+        "groups": out_groups,
+        "label_efficiency": _label_efficiency(out_groups),
+    }
+
+
+def _compare_group(task_name: str, fraction: float, members: list[dict], *, equal_var: bool, reference: str, seed: int,
+                   unpaired: bool, allow_mixed: bool) -> dict:
+    """One table of :func:`compare`: the results of one task at one label fraction."""
+    names = [m["init_name"] for m in members]
+    # two results with the same init name in one group: tell them apart by folder
+    labels = [n if names.count(n) == 1 else f"{n} ({Path(m['_path']).name})" for n, m in zip(names, members)]
+    same_inputs = check_same_inputs(members, f"{task_name} at label fraction {fraction:g}", allow_mixed)
+    metrics = list(dict.fromkeys(k for m in members for k in m["metric_names"]))
+    primary = members[0]["primary_metric"]
+    rows = [_row(label, m, metrics) for label, m in zip(labels, members)]
+    best = {}
+    for k in metrics:
+        ranked = [r for r in rows if not math.isnan(r["mean"][k])]
+        best[k] = max(ranked, key=lambda r: r["mean"][k])["init"] if ranked else None
+    is_paired = not unpaired and len(rows) > 1 and pairs_up(members)
+    noted: set[str] = set()
+    with warnings_as_notes(noted):
+        ref_name = _group_tests(rows, members, labels, metrics, best, primary, is_paired, reference, equal_var, seed)
+    hashes = {m.get("split", {}).get("hash") for m in members}
+    if len(hashes) > 1:
+        log.warning("%s at label fraction %g: results were tested on different splits; "
+                    "re-run them with the same --split-seed for a paired comparison", task_name, fraction)
+    return {
+        "task_name": task_name,
+        "task": members[0]["task"],
+        "label_fraction": fraction,
+        "primary_metric": primary,
+        "metrics": metrics,
+        "same_test_split": len(hashes) == 1,
+        "same_inputs": same_inputs,
+        "paired": is_paired,
+        "reference": ref_name,
+        "best": best,
+        "rows": rows,
+        "notes": sorted(noted),
+    }
+
+
+def _row(label: str, member: dict, metrics: list[str]) -> dict:
+    """One initialisation's row: its trials' values, mean, s.d. and count per metric, and its inputs."""
+    values = {k: [t.get(k) for t in member["trials"]] for k in metrics}
+    stats_ = {k: mean_sd(v) for k, v in values.items()}
+    return {
+        "init": label,
+        "source": member["_path"],
+        "n": len(member["trials"]),
+        "mean": {k: s[0] for k, s in stats_.items()},
+        "std": {k: s[1] for k, s in stats_.items()},
+        "values": values,
+        "inputs": g.describe() if (g := input_geometry(member)) else None,
+    }
+
+
+def _label_efficiency(groups: list[dict]) -> list[dict]:
+    """Per task with tables at several label fractions: each initialisation's primary-metric
+    mean, s.d. and trial count per fraction."""
     efficiency = []
-    for task_name in sorted({g["task_name"] for g in out_groups}):
-        gs = [g for g in out_groups if g["task_name"] == task_name]
+    for task_name in sorted({g["task_name"] for g in groups}):
+        gs = [g for g in groups if g["task_name"] == task_name]
         if len(gs) < 2:
             continue
         primary = gs[0]["primary_metric"]
@@ -244,15 +264,7 @@ def compare(summaries: Sequence[dict], *, equal_var: bool = True, reference: str
                 "n": [r["n"] for _, r in pts],
             }
         efficiency.append({"task_name": task_name, "primary_metric": primary, "series": series})
-    return {
-        "test": f"independent two-sample t-test, two-sided, {'equal variances (Student)' if equal_var else 'unequal variances (Welch)'}; best vs each other",
-        "paired_test": PAIRED_TEST,
-        "unpaired": unpaired,
-        "alpha": ALPHA,
-        "marks": {mark: level for level, mark in MARKS},
-        "groups": out_groups,
-        "label_efficiency": efficiency,
-    }
+    return efficiency
 
 
 def _group_tests(rows: list[dict], members: list[dict], labels: list[str], metrics: list[str], best: dict,

@@ -255,7 +255,7 @@ def _design(cfg: EvaluateConfig, ft: FinetuneConfig, job: Job) -> Design:
         by_split[assignment[item.sample.patient]].append(item)
     for s, items in by_split.items():
         if not items:
-            raise TaskDataError(f"the {s} split is empty ({len(assignment)} patients); add data or change --validation/--test")
+            raise TaskDataError(f"the {s} split is empty ({len(assignment)} patients); add data or change --val-fraction/--test-fraction")
     return Design(assignment, by_split, subsets, [derive_seed(cfg.seed, "trial", i) for i in range(cfg.trials)],
                   split_hash(assignment), {f: split_hash({p: "train" for p in kept}) for f, kept in subsets.items()})
 
@@ -288,64 +288,91 @@ def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
             log.info("%s", line)
     design = _design(cfg, ft, job)
     fractions = sorted(cfg.label_fractions)
-    # scratch gets the pre-trained models' architecture (width, encoder, norm): a like-for-like control
-    if pretrained:
-        model, _ = trial_model(job.data.task, job.n_outputs, job.geometry, pretrained[0], cfg.width, job.device, 0)
-        scratch_meta = {"architecture": {"args": _backbone_of(model)}}
-        inits = [dataclasses.replace(i, metadata=scratch_meta) if i.kind == SCRATCH else i for i in inits]
-    scratch = next(i for i in inits if i.kind == SCRATCH)
-    arms = [Arm(mode, init) for mode in cfg.modes for init in inits]
-    conv_epochs, conv_patience = cfg.converged_budget
-    if conv_epochs:
-        arms.append(Arm(CONVERGED, scratch))
+    inits = _like_for_like_scratch(cfg, job, inits, pretrained)
+    arms = _arms(cfg, inits)
     fixed = {s: _arrays(design.by_split[s], job.data.task, job.lut) for s in ("validation", "test")}
     if job.data.task == "segmentation" and cfg.val_patches:
         fixed["validation"] = validation_patches(fixed["validation"], job.geometry.patch, cfg.val_patches, cfg.foreground_fraction)
     identity = {**cfg.identity(), "split_hash": design.split_id, "samples": len(job.loaded),
                 "subsets": {f"{f:g}": design.subset_ids[f] for f in fractions}}
-
-    total = len(fractions) * len(arms) * cfg.trials
-    records: dict[tuple[float, str, str], list[dict]] = {}
     with claim_folder(out, stage="evaluate", identity=identity, outputs=OUTPUTS, config=cfg, overwrite=cfg.overwrite) as claim:
         if claim.resumed:
             log.info("%s: continuing an earlier run of this evaluation (finished trials are kept)", out)
-        bar, done = progress(total=total, desc="evaluate", unit="trial"), 0
-        for f in fractions:
-            kept = set(design.subsets[f])
-            train = _arrays([it for it in design.by_split["train"] if it.sample.patient in kept], job.data.task, job.lut)
-            for arm in arms:
-                epochs, patience = (conv_epochs, conv_patience) if arm.mode == CONVERGED else (cfg.epochs, cfg.patience)
-                settings = TrainSettings(epochs, patience, cfg.batch_size, cfg.lr, job.geometry.patch,
-                                         cfg.patches_per_volume, cfg.foreground_fraction, cfg.overlap, job.device)
-                for i, seed in enumerate(design.seeds):
-                    path = trial_path(out, arm.mode, arm.init.name, f, i)
-                    expected = {"label_fraction": f, "mode": arm.mode, "init": arm.init.name, "trial": i, "seed": seed,
-                                "split_hash": design.split_id, "subset_hash": design.subset_ids[f]}
-                    record = _load_finished(path, expected)
-                    if record is None:
-                        record = _run_trial(job, arm, {"train": train, **fixed}, settings, cfg.width, expected)
-                        write_json(path, nan_to_none(record))
-                        log.info("[%d/%d] %s %s, label fraction %g, trial %d: test %s = %.4f (best epoch %d of %d, %.1f s)",
-                                 done + 1, total, arm.mode, arm.init.name, f, i, job.primary, record["test"][job.primary],
-                                 record["best_epoch"], record["epochs_run"], record["time_s"])
-                    records.setdefault((f, *arm.key), []).append(record)
-                    done += 1
-                    bar.update()
-        bar.close()
-        by_split, assignment = design.by_split, design.assignment
-        context = {
-            "task": job.data.task, "task_name": job.data.recipe or f"{Path(cfg.data).name}-{job.data.task}",
-            "kind": job.kind, "data": str(job.data.root), "primary_metric": job.primary,
-            "inits": [{"name": i.name, "source": str(i.weights or SCRATCH), "kind": i.kind,
-                       "pretraining": pretraining.get(i.name)} for i in inits],
-            "geometry": job.geometry.to_dict(),
-            "reference": cfg.reference, "label_fractions": fractions, "modes": list(cfg.modes), "trials": cfg.trials,
-            "seed": cfg.seed, "seeds": design.seeds, "budget": {"epochs": cfg.epochs, "patience": cfg.patience},
-            "converged": {"epochs": conv_epochs, "patience": conv_patience} if conv_epochs else None,
-            "split": {"seed": cfg.split_seed, "hash": design.split_id, "samples": {s: len(v) for s, v in by_split.items()},
-                      "patients": {s: sum(v == s for v in assignment.values()) for s in by_split}},
-            "subsets": {f"{f:g}": {"patients": len(design.subsets[f]), "hash": design.subset_ids[f]} for f in fractions},
-            "skipped": len(job.skipped),
-            "baselines": trivial_baselines(job.data, by_split["test"], job.kind),
-        }
+        records = _run_grid(cfg, job, design, arms, fixed, out)
+        context = _context(cfg, job, design, inits, pretraining)
         return write_report(out, build_report(context, records, seed=cfg.seed))
+
+
+def _like_for_like_scratch(cfg: EvaluateConfig, job: Job, inits: list[Init], pretrained: list[Init]) -> list[Init]:
+    """``inits`` with scratch given the pre-trained models' architecture (width, encoder, norm):
+    a like-for-like control."""
+    if not pretrained:
+        return inits
+    model, _ = trial_model(job.data.task, job.n_outputs, job.geometry, pretrained[0], cfg.width, job.device, 0)
+    scratch_meta = {"architecture": {"args": _backbone_of(model)}}
+    return [dataclasses.replace(i, metadata=scratch_meta) if i.kind == SCRATCH else i for i in inits]
+
+
+def _arms(cfg: EvaluateConfig, inits: list[Init]) -> list[Arm]:
+    """Every mode with every initialisation, then the converged-scratch control when it has a budget."""
+    arms = [Arm(mode, init) for mode in cfg.modes for init in inits]
+    if cfg.converged_budget[0]:
+        arms.append(Arm(CONVERGED, next(i for i in inits if i.kind == SCRATCH)))
+    return arms
+
+
+def _run_grid(cfg: EvaluateConfig, job: Job, design: Design, arms: list[Arm], fixed: dict[str, Arrays],
+              out: Path) -> dict[tuple[float, str, str], list[dict]]:
+    """Every trial of every arm at every label fraction, a finished trial file kept; returns the
+    records by (label fraction, mode, initialisation)."""
+    fractions = sorted(cfg.label_fractions)
+    conv_epochs, conv_patience = cfg.converged_budget
+    total = len(fractions) * len(arms) * cfg.trials
+    records: dict[tuple[float, str, str], list[dict]] = {}
+    bar, done = progress(total=total, desc="evaluate", unit="trial"), 0
+    for f in fractions:
+        kept = set(design.subsets[f])
+        train = _arrays([it for it in design.by_split["train"] if it.sample.patient in kept], job.data.task, job.lut)
+        for arm in arms:
+            epochs, patience = (conv_epochs, conv_patience) if arm.mode == CONVERGED else (cfg.epochs, cfg.patience)
+            settings = TrainSettings(epochs, patience, cfg.batch_size, cfg.lr, job.geometry.patch,
+                                     cfg.patches_per_volume, cfg.foreground_fraction, cfg.overlap, job.device)
+            for i, seed in enumerate(design.seeds):
+                path = trial_path(out, arm.mode, arm.init.name, f, i)
+                expected = {"label_fraction": f, "mode": arm.mode, "init": arm.init.name, "trial": i, "seed": seed,
+                            "split_hash": design.split_id, "subset_hash": design.subset_ids[f]}
+                record = _load_finished(path, expected)
+                if record is None:
+                    record = _run_trial(job, arm, {"train": train, **fixed}, settings, cfg.width, expected)
+                    write_json(path, nan_to_none(record))
+                    log.info("[%d/%d] %s %s, label fraction %g, trial %d: test %s = %.4f (best epoch %d of %d, %.1f s)",
+                             done + 1, total, arm.mode, arm.init.name, f, i, job.primary, record["test"][job.primary],
+                             record["best_epoch"], record["epochs_run"], record["time_s"])
+                records.setdefault((f, *arm.key), []).append(record)
+                done += 1
+                bar.update()
+    bar.close()
+    return records
+
+
+def _context(cfg: EvaluateConfig, job: Job, design: Design, inits: list[Init], pretraining: dict[str, str | None]) -> dict[str, Any]:
+    """What the report says about the design: task, initialisations, geometry, budgets, split,
+    label subsets and the trivial baselines."""
+    fractions = sorted(cfg.label_fractions)
+    conv_epochs, conv_patience = cfg.converged_budget
+    by_split, assignment = design.by_split, design.assignment
+    return {
+        "task": job.data.task, "task_name": job.data.recipe or f"{Path(cfg.data).name}-{job.data.task}",
+        "kind": job.kind, "data": str(job.data.root), "primary_metric": job.primary,
+        "inits": [{"name": i.name, "source": str(i.weights or SCRATCH), "kind": i.kind,
+                   "pretraining": pretraining.get(i.name)} for i in inits],
+        "geometry": job.geometry.to_dict(),
+        "reference": cfg.reference, "label_fractions": fractions, "modes": list(cfg.modes), "trials": cfg.trials,
+        "seed": cfg.seed, "seeds": design.seeds, "budget": {"epochs": cfg.epochs, "patience": cfg.patience},
+        "converged": {"epochs": conv_epochs, "patience": conv_patience} if conv_epochs else None,
+        "split": {"seed": cfg.split_seed, "hash": design.split_id, "samples": {s: len(v) for s, v in by_split.items()},
+                  "patients": {s: sum(v == s for v in assignment.values()) for s in by_split}},
+        "subsets": {f"{f:g}": {"patients": len(design.subsets[f]), "hash": design.subset_ids[f]} for f in fractions},
+        "skipped": len(job.skipped),
+        "baselines": trivial_baselines(job.data, by_split["test"], job.kind),
+    }

@@ -313,15 +313,8 @@ def train_trial(
                     "(SEMGEN_FAST=0 turns the bf16 fast path off)", desc, skipped_steps)
     model.load_state_dict(best.state)
     test_metrics, predictions = _test(model, evaluate, splits["test"], task)
-    return {
-        "curves": curves,
-        "test": test_metrics,
-        "test_predictions": predictions,
-        "best_epoch": best.epoch,
-        "epochs_run": len(curves["epoch"]),
-        "time_s": round(time.perf_counter() - start, 2),
-        "skipped_steps": skipped_steps,
-    }
+    return {"curves": curves, "test": test_metrics, "test_predictions": predictions, "best_epoch": best.epoch,
+            "epochs_run": len(curves["epoch"]), "time_s": round(time.perf_counter() - start, 2), "skipped_steps": skipped_steps}
 
 
 @dataclass
