@@ -27,7 +27,8 @@ Genesis: restoration MSE + 0.01 x pattern cross-entropy, Adam):
   ``speedup`` = trainer / baseline.
 
 Configurations: ``cpu`` (the CPU preset of ``semgen pretrain``: width 8, 32x32x16 crops,
-batch 8) and ``width32`` (the published model, 64x64x32 cubes, batch 2). Each reports
+batch 8; the default) and ``width32`` (the published model, 64x64x32 cubes, batch 2; on a
+2-core CPU it alone takes several minutes, so it runs only when named). Each reports
 achieved GFLOP/s of the model and of the trainer (the step's FLOPs counted by
 ``torch.utils.flop_counter``) and their fraction of the matmul peak measured in the same
 run in the trainer's precision.
@@ -54,7 +55,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--configs", default="cpu,width32", help="comma-separated of: " + ", ".join(CONFIGS))
+    parser.add_argument("--configs", default="cpu", help="comma-separated of: " + ", ".join(CONFIGS) + " (default cpu; "
+                        "width32, the published size, adds about 4 min of CPU time on our 2-core AMD EPYC: meant for a GPU)")
     parser.add_argument("--epochs", type=int, default=None, help="trainer epochs (default: 2 at cpu, 1 at width32)")
     parser.add_argument("--train-crops", type=int, default=None,
                         help="training crops (default: 384 at cpu, as the main job; 4 at width32)")
