@@ -2,6 +2,9 @@
 MSE + 0.01 x pattern cross-entropy, backward, Adam step) in each precision and memory format
 the device runs natively; same initial weights and batch for every variant.
 
+Sizes: the CPU preset of ``semgen pretrain`` on a CPU (width 8, batch 8, 32x32x16, 8 classes),
+the published model on a GPU (width 32, batch 2, 64x64x32, 44 classes); each flag overrides.
+
 Variants: ``fp32`` (contiguous), ``fp32_channels_last``, ``bf16`` and ``bf16_channels_last``
 (autocast), ``fp16_channels_last`` (autocast + GradScaler, CUDA only), and with ``--compile``
 ``compile`` (torch.compile of the path the trainer uses). A variant the hardware cannot run
@@ -36,14 +39,27 @@ VARIANTS: dict[str, tuple[str, bool]] = {
 }
 
 
+# the sizes --width, --batch, --patch and --num-classes default to: the CPU preset of semgen
+# pretrain on a CPU (a step of 47 GFLOP), the published model on a GPU (1,508 GFLOP per step:
+# minutes per variant on 2 CPU cores, over 10 min in all on a shared 2-core machine)
+SIZES = {"cpu": {"width": 8, "batch": 8, "patch": "32x32x16", "num_classes": 8},
+         "cuda": {"width": 32, "batch": 2, "patch": "64x64x32", "num_classes": 44}}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--width", type=int, default=32, help="U-Net base width (32 = published)")
-    parser.add_argument("--batch", type=int, default=2,
-                        help="cubes per step; 0 = the largest power of two up to --max-batch whose fp32 step fits in memory")
+    cpu, gpu = SIZES["cpu"], SIZES["cuda"]
+    parser.add_argument("--width", type=int, default=None,
+                        help=f"U-Net base width (default {cpu['width']} on a CPU, as semgen pretrain's CPU preset; "
+                             f"{gpu['width']}, the published width, on a GPU)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help=f"cubes per step (default {cpu['batch']} on a CPU, {gpu['batch']} on a GPU); 0 = the largest "
+                             "power of two up to --max-batch whose fp32 step fits in memory")
     parser.add_argument("--max-batch", type=int, default=512, help="upper limit of the --batch 0 search (512)")
-    parser.add_argument("--patch", default="64x64x32", help="cube size XxYxZ (or XxY for 2D), each divisible by 8")
-    parser.add_argument("--num-classes", type=int, default=44, help="pattern classes of the head (0 = no head)")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant")
+    parser.add_argument("--patch", default=None, help="cube size XxYxZ (or XxY for 2D), each divisible by 8 (default "
+                        f"{cpu['patch']} on a CPU, {gpu['patch']} on a GPU)")
+    parser.add_argument("--num-classes", type=int, default=None, help="pattern classes of the head, 0 = no head "
+                        f"(default {cpu['num_classes']} on a CPU, {gpu['num_classes']} on a GPU)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per variant (5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per variant before timing")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
@@ -183,14 +199,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from semgen.models.speed import default_variant
     from semgen.utils.seeding import derive_seed, torch_generator
 
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available")
+    for name, value in SIZES["cuda" if device.type == "cuda" else "cpu"].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     patch = _parse_patch(args.patch)
     if args.steps < 1 or args.batch < 0 or args.warmup < 0 or args.max_batch < 1:
         raise ValueError("--steps and --max-batch must be at least 1, --batch and --warmup at least 0")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(args.seed, "bench-model", "weights"))
         base = UNet(spatial_dims=len(patch), width=args.width, num_classes=args.num_classes)
