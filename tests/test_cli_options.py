@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from semgen.cli import VERBS, build_parser
-from semgen.commands.options import DEPRECATED, apply_threads, default_threads, sizes, spacings, upgrade_argv
+from semgen.commands.options import DEPRECATED, apply_threads, busy_note, default_threads, sizes, spacings, upgrade_argv
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 COMPUTING = ("phantoms", "prepare", "discover", "pretrain", "finetune", "evaluate", "predict", "show-transforms")
@@ -162,3 +162,22 @@ def test_every_readme_example_parses_with_the_real_parsers() -> None:
         unknown = [a.split("=")[0] for a in argv if a.startswith("--") and a.split("=")[0] not in known]
         assert not unknown, f"README names flags {verb} does not have: {unknown} in {example}"
     assert seen_verbs == set(VERBS)  # the README runs every verb
+
+
+def test_a_busy_machine_gets_a_note_about_threads(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    assert busy_note(2, load=0.5, cpus=2) is None and busy_note(1, load=9.0, cpus=2) is None
+    note = busy_note(2, load=8.1, cpus=2)
+    assert note is not None and "load average 8.1 on 2 CPUs" in note and "--threads 1" in note
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setattr("os.getloadavg", lambda: (64.0, 64.0, 64.0))
+    try:
+        with caplog.at_level("WARNING"):
+            apply_threads(3)  # asked for: no note
+            assert not caplog.records
+            apply_threads(None)  # the default (2) on a machine this busy: one note
+        assert [r.getMessage().startswith("this machine is busy") for r in caplog.records] == [True]
+    finally:
+        torch.set_num_threads(before)

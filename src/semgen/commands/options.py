@@ -67,14 +67,38 @@ def add_threads(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> No
     )
 
 
+def busy_note(threads: int, load: float | None = None, cpus: int | None = None) -> str | None:
+    """One line for a default of ``threads`` > 1 on a busy machine (1-minute load average, default
+    ``os.getloadavg``, at least the ``cpus``), else ``None``. There each thread waits for the
+    others at every parallel operation: a pre-training step with 2 threads on 2 busy cores ran
+    over 10x slower than with one (README, "Threads, speed and reproducibility")."""
+    if threads < 2:
+        return None
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # not on this platform
+            return None
+    cpus = cpus or os.cpu_count() or 1
+    if load < cpus:
+        return None
+    return (f"this machine is busy (load average {load:.1f} on {cpus} CPUs): with {threads} threads per process this "
+            "run can be several times slower than with --threads 1 (another thread count gives slightly different results)")
+
+
 def apply_threads(threads: int | None) -> int:
     """Use ``threads`` (default :func:`default_threads`) CPU threads in this process and in the
     worker processes it starts: sets ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``,
     ``OPENBLAS_NUM_THREADS``, ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS`` and, if torch is loaded or
-    loads later, torch's intra-op threads. Returns the number used; ``ValueError`` below 1."""
+    loads later, torch's intra-op threads; warns (:func:`busy_note`) when the default meets a busy
+    machine. Returns the number used; ``ValueError`` below 1."""
     n = default_threads() if threads is None else int(threads)
     if n < 1:
         raise ValueError(f"--threads must be at least 1, got {n}")
+    if threads is None and (note := busy_note(n)):
+        import logging
+
+        logging.getLogger(__name__).warning(note)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"):
         os.environ[var] = str(n)
     if "torch" in sys.modules:  # otherwise torch reads OMP_NUM_THREADS when it loads
