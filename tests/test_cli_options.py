@@ -5,6 +5,7 @@ example in README.md parses with the real parsers."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 from pathlib import Path
@@ -12,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from semgen.cli import VERBS, build_parser
-from semgen.commands.options import DEPRECATED, apply_threads, busy_note, default_threads, sizes, spacings, upgrade_argv
+from semgen.commands.options import (
+    DEPRECATED,
+    apply_threads,
+    busy_note,
+    default_threads,
+    passive_waits_when_busy,
+    sizes,
+    spacings,
+    upgrade_argv,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 COMPUTING = ("phantoms", "prepare", "discover", "pretrain", "finetune", "evaluate", "predict", "show-transforms")
@@ -181,3 +191,16 @@ def test_a_busy_machine_gets_a_note_about_threads(monkeypatch: pytest.MonkeyPatc
         assert [r.getMessage().startswith("this machine is busy") for r in caplog.records] == [True]
     finally:
         torch.set_num_threads(before)
+
+
+def test_waiting_threads_sleep_on_a_busy_machine_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # as before torch loads (monkeypatch puts it back)
+    monkeypatch.setattr("os.getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert not passive_waits_when_busy() and "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.setattr("os.getloadavg", lambda: (64.0, 64.0, 64.0))
+    assert passive_waits_when_busy() and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice stays
+    assert not passive_waits_when_busy() and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -57,8 +57,9 @@ def build_parser(verbs: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``semgen``; returns the process exit code."""
-    from semgen.commands.options import apply_threads, upgrade_argv
+    from semgen.commands.options import apply_threads, passive_waits_when_busy, upgrade_argv
 
+    passive_waits_when_busy()  # before the verbs' parsers load torch
     argv = list(sys.argv[1:] if argv is None else argv)
     verb = next((a for a in argv if not a.startswith("-")), None)
     if verb in VERBS:
