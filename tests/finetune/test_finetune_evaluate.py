@@ -17,6 +17,8 @@ import semgen.finetune.evaluation as ev
 from semgen.cli import main
 from semgen.finetune.data import Geometry
 from semgen.finetune.evaluation import EvaluateConfig, Probe, evaluate
+from semgen.finetune.evaluation_report import EvaluateResult
+from semgen.finetune.stats import nan_to_none
 from semgen.finetune.train import Arrays, TrainSettings, train_trial
 from semgen.stage import ConfigError, FolderClaimError
 
@@ -63,7 +65,7 @@ def spy(fail_at: int | None = None):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(cohort, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[dict], Path]:
+def uninterrupted(cohort, tmp_path_factory: pytest.TempPathFactory) -> tuple[EvaluateResult, list[dict], Path]:
     out = tmp_path_factory.mktemp("uninterrupted") / "report"
     with spy() as calls:
         report = evaluate(_cfg(cohort, out))
@@ -124,7 +126,20 @@ def test_report_holds_paired_statistics_plot_and_verdict(uninterrupted) -> None:
     for mode, init in (("finetune", "toy"), ("converged", "scratch")):
         record = json.loads((out / "trials" / mode / init / "fraction_0.5" / "trial_0.json").read_text())
         assert record["mode"] == mode and record["init"] == init and record["test_predictions"]["ids"]
-    assert report["verdict"] == saved["verdict"]
+    assert report.verdict == saved["verdict"]
+
+
+def test_report_json_is_the_typed_result(uninterrupted) -> None:
+    report, _, out = uninterrupted
+    saved = json.loads((out / "report.json").read_text())
+    # the keys and order of every earlier release (benchmarks/evidence/claims.py reads results, split, seeds)
+    assert list(saved) == ["task", "task_name", "kind", "data", "primary_metric", "inits", "geometry", "reference",
+                           "label_fractions", "modes", "trials", "seed", "seeds", "budget", "converged", "split", "subsets",
+                           "skipped", "baselines", "statistics", "results", "converged_stopped", "notes", "verdict", "files"]
+    assert saved == json.loads(json.dumps(nan_to_none(report.to_json())))
+    assert report.files == (out / "report.md", out / "report.json", out / "efficiency.png")
+    assert report.inits == ["scratch", "toy"] and report.modes == ["finetune"] and report.trials == 2
+    assert report.label_fractions == [0.5, 1.0] and set(report.results) == {"0.5", "1"}
 
 
 def test_the_report_rebuilds_from_the_trials_alone(uninterrupted, tmp_path: Path) -> None:
@@ -148,7 +163,7 @@ def test_resume_after_a_kill_gives_the_same_report(cohort, uninterrupted, tmp_pa
     with spy() as calls:
         again = evaluate(_cfg(cohort, out))
     assert len(calls) == 12 - 5 + 1
-    strip = lambda r: {k: v for k, v in r.items() if k != "files"}  # noqa: E731
+    strip = lambda r: {k: v for k, v in r.to_json().items() if k != "files"}  # noqa: E731
     assert json.loads(json.dumps(strip(again))) == json.loads(json.dumps(strip(first)))
     assert (out / "report.md").read_text() == (first_out / "report.md").read_text()
 

@@ -285,7 +285,7 @@ def test_compare_tables_pvalues_and_files(tmp_path: Path) -> None:
     folders += [_summary(tmp_path / "r" / f"{n}_half", n, [v - 0.05 for v in vals], 0.5)
                 for n, vals in (("scratch", scratch), ("sg", sg))]
     report = write_report([tmp_path / "r"], tmp_path / "report")
-    g = next(g for g in report["groups"] if g["label_fraction"] == 1.0)
+    g = next(g for g in report.groups if g["label_fraction"] == 1.0)
     assert g["best"]["auc"] == "sg"
     rows = {r["init"]: r for r in g["rows"]}
     assert rows["scratch"]["p_value"]["auc"] == pytest.approx(sstats.ttest_ind(sg, scratch).pvalue)
@@ -293,7 +293,7 @@ def test_compare_tables_pvalues_and_files(tmp_path: Path) -> None:
     assert rows["mg"]["mark"]["auc"] == "n.s."
     assert rows["sg"]["mean"]["auc"] == pytest.approx(np.mean(sg))
     assert rows["sg"]["std"]["auc"] == pytest.approx(np.std(sg, ddof=1))
-    assert [c["task_name"] for c in report["label_efficiency"]] == ["toy"]
+    assert [c["task_name"] for c in report.label_efficiency] == ["toy"]
     for name in ("report.md", "report.json", "bars.png", "label_efficiency.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
     saved = json.loads((tmp_path / "report" / "report.json").read_text())
@@ -301,6 +301,33 @@ def test_compare_tables_pvalues_and_files(tmp_path: Path) -> None:
     assert "null" in (tmp_path / "report" / "report.json").read_text()
     md = (tmp_path / "report" / "report.md").read_text()
     assert "| sg | 5 | **95.80 ± 0.84**" in md
+
+
+def test_compare_claims_its_folder_and_report_json_is_the_typed_result(tmp_path: Path, capsys) -> None:
+    from semgen.finetune.stats import nan_to_none
+
+    for n, v in (("scratch", [0.90, 0.92, 0.88]), ("sg", [0.95, 0.96, 0.97])):
+        _summary(tmp_path / "r" / n, n, v)
+    out = tmp_path / "report"
+    result = write_report([tmp_path / "r"], out)
+    saved = json.loads((out / "report.json").read_text())
+    assert list(saved) == ["test", "paired_test", "unpaired", "alpha", "marks", "groups", "label_efficiency", "files"]
+    assert saved == json.loads(json.dumps(nan_to_none(result.to_json())))
+    assert result.files == (out / "report.md", out / "report.json", out / "bars.png") and result.rows == 2
+    assert result.best() == [("toy", 1.0, "auc", "sg")]
+    # the same comparison again rewrites the same report; other options on the same folder are refused
+    before = {n: (out / n).read_bytes() for n in ("report.md", "report.json")}
+    assert main(["compare", str(tmp_path / "r"), "--out", str(out)]) == 0
+    assert {n: (out / n).read_bytes() for n in before} == before
+    assert "Compared 2 result(s) in 1 task/label-fraction group(s) (toy @ 1: best sg (auc))" in capsys.readouterr().out
+    assert json.loads((out / "stage.json").read_text())["stage"] == "compare"
+    assert main(["compare", str(tmp_path / "r"), "--out", str(out), "--welch"]) == 2
+    assert "other options" in (err := capsys.readouterr().err) and "welch" in err and "--overwrite" in err
+    assert main(["compare", str(tmp_path / "r"), "--out", str(out), "--welch", "--overwrite"]) == 0
+    assert "equal variances (Student)" not in json.loads((out / "report.json").read_text())["test"]
+    # a bad results path is refused before anything is written
+    assert main(["compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "bad")]) == 2
+    assert "no summary.json" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 def test_compare_without_fractions_and_with_bad_input(tmp_path: Path) -> None:
@@ -359,15 +386,15 @@ def test_compare_pairs_trials_that_share_split_subset_and_seeds(tmp_path: Path) 
     md = (tmp_path / "report" / "report.md").read_text()
     assert "Paired: the trials share" in md and "| scratch | 5 |" in md and "reference" in md
     forced = write_report([tmp_path / "r"], tmp_path / "forced", unpaired=True)
-    assert not forced["groups"][0]["paired"] and "Unpaired (--unpaired)" in (tmp_path / "forced" / "report.md").read_text()
-    assert {r["init"]: r for r in forced["groups"][0]["rows"]}["scratch"]["p_value"]["auc"] == pytest.approx(
+    assert not forced.groups[0]["paired"] and "Unpaired (--unpaired)" in (tmp_path / "forced" / "report.md").read_text()
+    assert {r["init"]: r for r in forced.groups[0]["rows"]}["scratch"]["p_value"]["auc"] == pytest.approx(
         sstats.ttest_ind(sg, scratch).pvalue)
     # the same results with a different seed list no longer pair up: the unpaired test, said so
     other = json.loads((tmp_path / "r" / "c" / "summary.json").read_text())
     other["trials"][0]["seed"] = 7
     (tmp_path / "r" / "c" / "summary.json").write_text(json.dumps(other))
     unpaired = write_report([tmp_path / "r"], tmp_path / "report2")
-    assert not unpaired["groups"][0]["paired"]
+    assert not unpaired.groups[0]["paired"]
     assert "Unpaired (the trials do not share" in (tmp_path / "report2" / "report.md").read_text()
 
 

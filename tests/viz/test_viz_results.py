@@ -93,7 +93,7 @@ def test_compare_turns_scipy_precision_warnings_into_a_note(tmp_path, capsys) ->
         warnings.simplefilter("error")  # a warning reaching the user fails the test
         assert main(["compare", str(tmp_path / "r"), "--out", str(tmp_path / "report")]) == 0
         report = write_report([tmp_path / "r"], tmp_path / "report2")
-    (group,) = report["groups"]
+    (group,) = report.groups
     assert len(group["notes"]) == 1 and "unreliable" in group["notes"][0]
-    assert "**Note:** values nearly identical" in render_markdown(report)
+    assert "**Note:** values nearly identical" in render_markdown(report.to_json())
     assert "p-values SciPy called unreliable" in capsys.readouterr().out

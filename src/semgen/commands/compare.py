@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-mixed", action="store_const", const=True,
                         help="compare results fine-tuned on different inputs (patch, spacing, intensity normalisation); "
                         "refused by default, marked in the report when allowed")
+    parser.add_argument("--overwrite", action="store_const", const=True,
+                        help="replace a report in --out made from other results or options (without it, such a folder "
+                        "is refused; the same comparison again rewrites its report)")
     parser.add_argument("--config", help="YAML file of options (flags override it)")
 
 
@@ -29,21 +32,15 @@ def run(args: argparse.Namespace) -> int:
 
     from semgen.finetune.compare import write_report
     from semgen.finetune.config import CompareConfig
-    from semgen.utils.config import config_from_args, save_config
+    from semgen.utils.config import config_from_args
 
     cfg = config_from_args(CompareConfig, args)
-    report = write_report(cfg.results, cfg.out, equal_var=not cfg.welch, reference=cfg.reference, seed=cfg.seed,
-                          unpaired=cfg.unpaired, allow_mixed=cfg.allow_mixed)
-    save_config(cfg, Path(cfg.out) / "config.yaml")
-    n_rows = sum(len(g["rows"]) for g in report["groups"])
-    best = "; ".join(
-        f"{g['task_name']} @ {g['label_fraction']:g}: best {g['best'][g['primary_metric']]} ({g['primary_metric']})"
-        for g in report["groups"]
-    )
-    noted = [g for g in report["groups"] if g.get("notes")]
-    caveat = f"{len(noted)} group(s) have p-values SciPy called unreliable (notes in report.md). " if noted else ""
+    result = write_report(cfg.results, cfg.out, equal_var=not cfg.welch, reference=cfg.reference, seed=cfg.seed,
+                          unpaired=cfg.unpaired, allow_mixed=cfg.allow_mixed, overwrite=cfg.overwrite)
+    best = "; ".join(f"{task_name} @ {fraction:g}: best {init} ({metric})" for task_name, fraction, metric, init in result.best())
+    caveat = f"{len(result.noted)} group(s) have p-values SciPy called unreliable (notes in report.md). " if result.noted else ""
     print(
-        f"Compared {n_rows} result(s) in {len(report['groups'])} task/label-fraction group(s) ({best}). {caveat}"
-        f"Wrote {', '.join(report['files'])} and {Path(cfg.out) / 'config.yaml'}."
+        f"Compared {result.rows} result(s) in {len(result.groups)} task/label-fraction group(s) ({best}). {caveat}"
+        f"Wrote {', '.join(map(str, result.files))} and {Path(cfg.out) / 'config.yaml'}."
     )
     return 0

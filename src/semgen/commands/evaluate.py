@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from semgen.utils.config import config_from_args
 
     cfg = config_from_args(EvaluateConfig, args)
-    report = evaluate(cfg)
-    print(f"Evaluated {len(report['inits'])} initialisation(s) x {len(report['modes'])} mode(s) x "
-          f"{len(report['label_fractions'])} label fraction(s) x {report['trials']} trial(s) on {report['task_name']}. "
-          f"{report['verdict']} Wrote {', '.join(report['files'])}.")
+    result = evaluate(cfg)
+    print(f"Evaluated {len(result.inits)} initialisation(s) x {len(result.modes)} mode(s) x "
+          f"{len(result.label_fractions)} label fraction(s) x {result.trials} trial(s) on {result.task_name}. "
+          f"{result.verdict} Wrote {', '.join(map(str, result.files))}.")
     return 0

@@ -18,12 +18,14 @@ label fraction; inside a group, each row is one initialisation.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from semgen.finetune.config import CompareConfig
 from semgen.finetune.data import Geometry
 from semgen.finetune.result import REQUIRED
 from semgen.finetune.stats import (
@@ -38,6 +40,7 @@ from semgen.finetune.stats import (
     ttest_p,
     warnings_as_notes,
 )
+from semgen.stage import claim_folder
 from semgen.utils.io import atomic_write, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -364,24 +367,79 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CompareResult:
+    """What ``semgen compare`` wrote: the typed result of the comparison stage
+    (:mod:`semgen.stage`); ``OUT/report.json`` is derived from it (:meth:`to_json`).
+
+    ``test`` / ``paired_test``: the tests run by unpaired and paired groups; ``unpaired``:
+    ``--unpaired`` was given; ``alpha`` and ``marks`` (mark -> p level); ``groups``: one table
+    per task and label fraction (:func:`compare`); ``label_efficiency``: per task with several
+    label fractions, the primary metric per initialisation and fraction; ``files``: the paths
+    written (``report.md``, ``report.json``, ``bars.png`` and, with a label-efficiency series,
+    ``label_efficiency.png``).
+    """
+
+    test: str
+    paired_test: str
+    unpaired: bool
+    alpha: float
+    marks: dict[str, float]
+    groups: list[dict]
+    label_efficiency: list[dict]
+    files: tuple[Path, ...]
+
+    @property
+    def rows(self) -> int:
+        """Result folders compared, over every group."""
+        return sum(len(g["rows"]) for g in self.groups)
+
+    @property
+    def noted(self) -> list[dict]:
+        """The groups with p-values SciPy called unreliable (their ``notes``)."""
+        return [g for g in self.groups if g.get("notes")]
+
+    def best(self) -> list[tuple[str, float, str, str | None]]:
+        """Per group: (task name, label fraction, primary metric, the best initialisation on it)."""
+        return [(g["task_name"], g["label_fraction"], g["primary_metric"], g["best"][g["primary_metric"]]) for g in self.groups]
+
+    def to_json(self) -> dict:
+        """The content of ``report.json`` (keys in this order; NaN kept, the writer makes it null)."""
+        doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {**doc, "files": [str(f) for f in self.files]}
+
+
+OUTPUTS = ("report.md", "report.json", "bars.png", "label_efficiency.png")
+
+
 def write_report(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, equal_var: bool = True,
-                 reference: str = "scratch", seed: int = 0, unpaired: bool = False, allow_mixed: bool = False) -> dict:
+                 reference: str = "scratch", seed: int = 0, unpaired: bool = False, allow_mixed: bool = False,
+                 overwrite: bool = False) -> CompareResult:
     """Compare the results in ``paths`` (paired against ``reference`` where the trials pair
-    up) and write ``OUT/report.md``, ``OUT/report.json``,
-    ``OUT/bars.png`` and, when a task has several label fractions, ``OUT/label_efficiency.png``.
-    Returns the report dict (with ``files``: the paths written)."""
+    up) and write ``OUT/report.md``, ``OUT/report.json``, ``OUT/bars.png`` and, when a task has
+    several label fractions, ``OUT/label_efficiency.png``, with ``stage.json`` and
+    ``config.yaml`` (:class:`~semgen.finetune.config.CompareConfig`). ``OUT`` is claimed with
+    :func:`semgen.stage.claim_folder`: the same comparison again rewrites the report, another
+    one is refused unless ``overwrite``; bad results are refused before ``OUT`` is made."""
     from semgen.viz.results import plot_bars, plot_label_efficiency
 
+    cfg = CompareConfig(results=tuple(map(str, paths)), out=str(out), welch=not equal_var, unpaired=unpaired, seed=seed,
+                        reference=reference, allow_mixed=allow_mixed, overwrite=overwrite)
     out = Path(out)
     summaries = [load_summary(p) for p in find_summaries(paths)]
     report = compare(summaries, equal_var=equal_var, reference=reference, seed=seed, unpaired=unpaired, allow_mixed=allow_mixed)
     files = [out / "report.md", out / "report.json", out / "bars.png"]
-    plot_bars(report["groups"], files[2])
     if report["label_efficiency"]:
         files.append(out / "label_efficiency.png")
-        plot_label_efficiency(report["label_efficiency"], files[3])
-    report["files"] = [str(f) for f in files]
-    with atomic_write(files[0]) as f:
-        f.write(render_markdown(report) + "\n")
-    write_json(files[1], nan_to_none(report))
-    return report
+    result = CompareResult(**report, files=tuple(files))
+    with claim_folder(out, stage="compare", identity=cfg.identity(), outputs=OUTPUTS, config=cfg, overwrite=overwrite):
+        plot_bars(result.groups, files[2])
+        if result.label_efficiency:
+            plot_label_efficiency(result.label_efficiency, files[3])
+        else:
+            (out / "label_efficiency.png").unlink(missing_ok=True)  # from an earlier run of this comparison
+        doc = result.to_json()
+        with atomic_write(files[0]) as f:
+            f.write(render_markdown(doc) + "\n")
+        write_json(files[1], nan_to_none(doc))
+    return result

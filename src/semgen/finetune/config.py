@@ -94,8 +94,16 @@ class FinetuneConfig(StageConfig):
 
 
 @dataclass
-class CompareConfig:
-    """Configuration of ``semgen compare``."""
+class CompareConfig(StageConfig):
+    """Configuration of ``semgen compare``.
+
+    Identity (:mod:`semgen.stage`): the results compared and every option that changes the
+    report; not ``out`` and ``overwrite``. The same command again rewrites the report (the
+    results may have gained trials); other results or options in the same ``--out`` are
+    refused without ``--overwrite``.
+    """
+
+    IDENTITY = ("results", "welch", "unpaired", "seed", "reference", "allow_mixed")
 
     results: tuple[str, ...] = ()
     out: str = ""
@@ -104,3 +112,10 @@ class CompareConfig:
     seed: int = 0  # the bootstrap confidence intervals' resampling
     reference: str = "scratch"  # paired groups: every initialisation is tested against this one (the best when absent)
     allow_mixed: bool = False  # compare results fine-tuned on different inputs (patch, spacing, normalisation), marked
+    overwrite: bool = False  # replace a report in --out made from other results or options
+
+    def validate(self) -> None:
+        """Raise :class:`~semgen.stage.ConfigError` naming the argument or flag of an option out of range."""
+        require(bool(self.results), "RESULTS: give at least one `semgen finetune` results folder")
+        require(bool(self.out), "--out is required")
+        require(bool(self.reference), "--reference must name an initialisation")

@@ -39,7 +39,7 @@ from torch import nn
 from semgen.finetune.config import FinetuneConfig
 from semgen.finetune.data import Loaded, TaskData, TaskDataError
 from semgen.finetune.geometry import check_init
-from semgen.finetune.evaluation_report import CONVERGED, SCRATCH, build_report, write_report
+from semgen.finetune.evaluation_report import CONVERGED, SCRATCH, EvaluateResult, build_report, write_report
 from semgen.finetune.metrics import classification_metrics
 from semgen.finetune.pipeline import Init, Job, _arrays, _job, make_split, resolve_init, trial_model
 from semgen.finetune.splits import label_subset, split_hash
@@ -273,9 +273,10 @@ def _run_trial(job: Job, arm: Arm, arrays: dict[str, Arrays], settings: TrainSet
             "patience": settings.patience, **result}
 
 
-def evaluate(cfg: EvaluateConfig) -> dict[str, Any]:
+def evaluate(cfg: EvaluateConfig) -> EvaluateResult:
     """Run the whole grid of ``cfg`` (resuming finished trials) and write the report; returns
-    the report dict (see :func:`semgen.finetune.evaluation_report.build_report`)."""
+    the typed result (:class:`semgen.finetune.evaluation_report.EvaluateResult`), from which
+    ``report.json`` is derived."""
     out = Path(cfg.out)
     inits = _resolve_inits(cfg)
     pretrained = [i for i in inits if i.kind != SCRATCH]

@@ -8,8 +8,9 @@ training): how the committed evidence tables are rebuilt (:func:`rebuild`)."""
 
 from __future__ import annotations
 
-import math
 import argparse
+import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -248,26 +249,79 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: str | Path, report: dict) -> dict:
-    """Write ``OUT/report.md``, ``OUT/report.json`` (strict JSON: NaN as null) and
-    ``OUT/efficiency.png``; returns ``report`` with ``files`` (the paths written)."""
-    from semgen.viz.efficiency import plot_efficiency
-
-    out = Path(out)
-    files = [out / "report.md", out / "report.json", out / "efficiency.png"]
-    plot_efficiency(report, files[2])
-    report["files"] = [str(f) for f in files]
-    with atomic_write(files[0]) as f:
-        f.write(render_markdown(report) + "\n")
-    write_json(files[1], nan_to_none(report))
-    return report
-
-
 DERIVED = ("statistics", "results", "converged_stopped", "notes", "verdict", "files")
 """Keys of ``report.json`` computed from the trials; the others are the run's context."""
 
 
-def rebuild(folder: str | Path, out: str | Path | None = None) -> dict:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvaluateResult:
+    """What ``semgen evaluate`` wrote: the typed result of the evaluation stage
+    (:mod:`semgen.stage`); ``OUT/report.json`` is derived from it (:meth:`to_json`).
+
+    ``context``: the run's design, ``report.json``'s leading keys (task, ``task_name``,
+    ``inits``, geometry, ``label_fractions``, ``modes``, ``trials``, ``seeds``, budgets,
+    ``split``, subsets, baselines; :func:`semgen.finetune.evaluation._context`);
+    ``statistics``: how the tables were computed; ``results``: the tables,
+    ``results[fraction][mode][init]`` (:func:`build_report`); ``converged_stopped``: per
+    fraction, the converged control's early stops; ``notes``: SciPy's warnings; ``verdict``:
+    the plain-language answer; ``files``: the paths written (``report.md``, ``report.json``,
+    ``efficiency.png``).
+    """
+
+    context: dict[str, Any]
+    statistics: str
+    results: dict[str, dict[str, dict[str, Any]]]
+    converged_stopped: dict[str, int]
+    notes: list[str]
+    verdict: str
+    files: tuple[Path, ...]
+
+    @property
+    def task_name(self) -> str:
+        return self.context["task_name"]
+
+    @property
+    def inits(self) -> list[str]:
+        """The initialisations' names, the reference's first when scratch was added."""
+        return [i["name"] for i in self.context["inits"]]
+
+    @property
+    def modes(self) -> list[str]:
+        return list(self.context["modes"])
+
+    @property
+    def label_fractions(self) -> list[float]:
+        return list(self.context["label_fractions"])
+
+    @property
+    def trials(self) -> int:
+        return self.context["trials"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of ``report.json``: the context, then the :data:`DERIVED` keys in this
+        order (NaN kept, the writer makes it null)."""
+        derived = {name: getattr(self, name) for name in DERIVED if name != "files"}
+        return {**self.context, **derived, "files": [str(f) for f in self.files]}
+
+
+def write_report(out: str | Path, report: dict) -> EvaluateResult:
+    """Write ``OUT/report.md``, ``OUT/report.json`` (strict JSON: NaN as null) and
+    ``OUT/efficiency.png`` of ``report`` (:func:`build_report`); returns the result."""
+    from semgen.viz.efficiency import plot_efficiency
+
+    out = Path(out)
+    files = (out / "report.md", out / "report.json", out / "efficiency.png")
+    result = EvaluateResult(context={k: v for k, v in report.items() if k not in DERIVED},
+                            **{k: report[k] for k in DERIVED if k != "files"}, files=files)
+    doc = result.to_json()
+    plot_efficiency(doc, files[2])
+    with atomic_write(files[0]) as f:
+        f.write(render_markdown(doc) + "\n")
+    write_json(files[1], nan_to_none(doc))
+    return result
+
+
+def rebuild(folder: str | Path, out: str | Path | None = None) -> EvaluateResult:
     """Recompute the report of the ``semgen evaluate`` results ``folder`` from its
     ``report.json`` context and ``trials/<mode>/<init>/fraction_<f>/trial_<i>.json``, in the
     grid order ``evaluate`` uses, and write it to ``out`` (default: ``folder``). Returns it."""
@@ -291,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", help="a `semgen evaluate` results folder (report.json + trials/)")
     parser.add_argument("--out", help="where to write report.md, report.json, efficiency.png (default: RESULTS)")
     args = parser.parse_args(argv)
-    report = rebuild(args.results, args.out)
-    print(f"Rebuilt the report of {args.results}: wrote {', '.join(report['files'])}.")
+    result = rebuild(args.results, args.out)
+    print(f"Rebuilt the report of {args.results}: wrote {', '.join(map(str, result.files))}.")
     return 0
 
 
