@@ -44,7 +44,7 @@ keep_run() {  # keep_run OUT KEEP: the small files of a fine-tuning run (split.j
 finish() {  # finish NAME RESULTS [MORE_RUNS...]: compare, keep the timings, say where it all is
   local name=$1 results=$2; shift 2
   # relative paths: the report names its sources from the repo root
-  stage compare "$semgen" compare --unpaired "${results#"$repo"/}/runs" "$@" --out "${results#"$repo"/}/report"
+  stage compare "$semgen" compare --unpaired "${results#"$repo"/}/runs" "$@" --out "${results#"$repo"/}/report" --overwrite
   cp "$timings" "$results/timings.tsv"
   echo "== $name done in $((SECONDS - t_all)) s: report in $results/report, per-trial JSON in $results/runs" >&2
 }
