@@ -15,6 +15,7 @@ named under the table as not yet run.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 from semgen.finetune.stats import holm, paired_comparison
 from semgen.utils.io import read_json
 
+_read = functools.lru_cache(maxsize=None)(read_json)  # each results file once, however many lines use it
 RESULTS = Path(__file__).resolve().parent / "results"
 SG, SC, SR, MG = "semantic-genesis", "self-classification", "self-restoration", "models-genesis"
 PARTS = {  # part -> (data set in words, label fractions)
@@ -49,13 +51,13 @@ def trial_values(part: str, init: str, fraction: float) -> tuple[list[float], tu
     committed."""
     folder = RESULTS / part
     if (folder / "report.json").is_file():
-        report = read_json(folder / "report.json")
+        report = _read(folder / "report.json")
         cell = report["results"].get(f"{fraction:g}", {}).get("finetune", {}).get(init)
         return (cell["values"], (report["split"]["hash"], tuple(report["seeds"]))) if cell else None
     for name in (f"{init}-f{fraction:g}", init):
         path = folder / "runs" / name / "summary.json"
         if path.is_file():
-            summary = read_json(path)
+            summary = _read(path)
             if math.isclose(float(summary.get("label_fraction", 1.0)), fraction):
                 pairing = (summary["split"]["hash"], tuple(t["seed"] for t in summary["trials"]))
                 return [t[summary["primary_metric"]] for t in summary["trials"]], pairing

@@ -55,7 +55,7 @@ start "$scratch/timings-compute.tsv" "$(realct_sizes); long run: semantic-genesi
 realct_cohort "$scratch"
 if [ -f "$run/summary.json" ]; then echo "== long pre-training: reusing $run" >&2; else
   stage "pretrain long" "$semgen" pretrain "$scratch/patterns" --method semantic-genesis --out "$run" --epochs "$LONG_EPOCHS" \
-    --patience "$LONG_EPOCHS" --keep-every "$KEEP_EVERY" --preset "$PRESET" --width "$LONG_WIDTH" --patch ${PATCH//x/ } \
+    --patience "$LONG_EPOCHS" --keep-every "$KEEP_EVERY" --preset "$PRESET" --width "$LONG_WIDTH" --patch "$PATCH" \
     --seed "$SEED" --threads "$THREADS" --device "$DEVICE"
 fi
 inits=()

@@ -47,12 +47,4 @@ source "$(dirname "$0")/common.sh"
 source "$repo/benchmarks/evidence/realct.sh"
 results=$repo/benchmarks/evidence/results/ncc
 if [ "$gpu" = 1 ]; then results=$results-gpu; fi
-mkdir -p "$scratch"
-start "$scratch/timings-ncc.tsv" "$(realct_sizes)"
-[ -f "$DATA_ROOT/lidc-dev/labels.csv" ] || { echo "ncc: $DATA_ROOT/lidc-dev is absent" >&2; exit 2; }
-
-realct_cohort "$scratch"
-realct_pretrain "$scratch"
-mapfile -t inits < <(pretrained_inits "$scratch")
-lidc_evaluate "$scratch/evaluate-ncc" "$results" --recipe lidc-nodules "${inits[@]}"
-echo "== ncc done in $((SECONDS - t_all)) s" >&2
+realct_lidc_part ncc "$results" --recipe lidc-nodules

@@ -41,13 +41,5 @@ source "$(dirname "$0")/common.sh"
 FT_EPOCHS=${FT_EPOCHS:-8} FT_PATIENCE=${FT_PATIENCE:-3} CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-30}  # segmentation costs ~1.5x
 source "$repo/benchmarks/evidence/realct.sh"
 results=$repo/benchmarks/evidence/results/ncs
-mkdir -p "$scratch"
-start "$scratch/timings-ncs.tsv" "$(realct_sizes)"
-[ -f "$DATA_ROOT/lidc-dev/labels.csv" ] || { echo "ncs: $DATA_ROOT/lidc-dev is absent" >&2; exit 2; }
-
-realct_cohort "$scratch"
-realct_pretrain "$scratch"
-mapfile -t inits < <(pretrained_inits "$scratch")
 # one patch per volume: the crop is the patch, so a second would repeat it
-lidc_evaluate "$scratch/evaluate-ncs" "$results" --recipe lidc-nodules --task segmentation --patches-per-volume 1 "${inits[@]}"
-echo "== ncs done in $((SECONDS - t_all)) s" >&2
+realct_lidc_part ncs "$results" --recipe lidc-nodules --task segmentation --patches-per-volume 1

@@ -82,3 +82,15 @@ pretrained_inits() {  # the four pre-trainings as --init arguments
     printf -- '--init\n%s\n' "$work/pretrain/$method"
   done
 }
+
+realct_lidc_part() {  # realct_lidc_part NAME RESULTS ARGS...: cohort, the four pre-trainings, then lidc_evaluate ARGS into RESULTS
+  local name=$1 results=$2 inits; shift 2
+  mkdir -p "$scratch"
+  start "$scratch/timings-$name.tsv" "$(realct_sizes)"
+  [ -f "$DATA_ROOT/lidc-dev/labels.csv" ] || { echo "$name: $DATA_ROOT/lidc-dev is absent" >&2; exit 2; }
+  realct_cohort "$scratch"
+  realct_pretrain "$scratch"
+  mapfile -t inits < <(pretrained_inits "$scratch")
+  lidc_evaluate "$scratch/evaluate-$name" "$results" "$@" "${inits[@]}"
+  echo "== $name done in $((SECONDS - t_all)) s" >&2
+}

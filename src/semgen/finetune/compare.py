@@ -145,18 +145,19 @@ def check_same_inputs(members: Sequence[dict], where: str, allow_mixed: bool) ->
     """True when every result of a group was fine-tuned on the same inputs (patch, spacing,
     modality, normalisation). Otherwise raises :class:`ResultsError` naming two results and
     their inputs, unless ``allow_mixed`` (then False: the group is marked)."""
-    seen: dict[tuple | None, dict] = {}
+    seen: dict[tuple | None, tuple[dict, Geometry | None]] = {}
     for m in members:
         g = input_geometry(m)
-        seen.setdefault(g.inputs_key() if g else None, m)
+        seen.setdefault(g.inputs_key() if g else None, (m, g))
     if len(seen) < 2:
         return True
     if allow_mixed:
         log.warning("%s: results fine-tuned on different inputs are compared (--allow-mixed); the report marks them", where)
         return False
     a, b = list(seen.values())[:2]
-    def say(m: dict) -> str:
-        g = input_geometry(m)
+
+    def say(entry: tuple[dict, Geometry | None]) -> str:
+        m, g = entry
         return f"{m['_path']} ({m['init_name']}): {g.describe() if g else 'inputs not recorded'}"
     raise ResultsError(f"{where}: the results were fine-tuned on different inputs, so a difference would measure the "
                        f"inputs, not the initialisation: {say(a)}; {say(b)}. Re-run them with the same --patch/--spacing/"
