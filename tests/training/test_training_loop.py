@@ -71,6 +71,20 @@ def _train(cfg, data=None, on_step=None):
         return Trainer(cfg, data or _data(), cfg.out, state=state, on_step=on_step).run()
 
 
+@pytest.mark.parametrize("given, method, expected", [
+    ({}, "semantic-genesis", (6, 8)),  # the CPU preset's own schedule: long warm-up, 2 joint epochs
+    ({"epochs": 5}, "semantic-genesis", (2, 5)),  # --epochs given: the table's warm-up
+    ({"warmup_epochs": 1}, "semantic-genesis", (1, 4)),
+    ({}, "self-restoration", (0, 4)),  # one branch: no warm-up, the table's epochs
+    ({}, "self-classification", (0, 4)),
+])
+def test_the_cpu_presets_schedule(tmp_path, given, method, expected):
+    cfg = resolve_config(PretrainConfig(out=str(tmp_path / "run"), preset="cpu", method=method, **given), cuda=False)
+    assert (cfg.warmup_epochs, cfg.epochs) == expected
+    paper = resolve_config(PretrainConfig(out=str(tmp_path / "run"), preset="paper", method=method, **given), cuda=False)
+    assert paper.epochs == given.get("epochs", 10000)
+
+
 def test_a_run_writes_a_readable_folder(tmp_path):
     cfg = _cfg(tmp_path, pictures_every=2)  # triplets of epoch 2 (every 2nd) and 3 (the last); none of the warm-up
     summary = _train(cfg)
