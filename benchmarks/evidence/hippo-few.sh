@@ -40,8 +40,8 @@ mkdir -p "$scratch" "$results"
 start "$scratch/timings.tsv" "labelled volumes $COUNTS, modes $MODES, $TRIALS trials, width $WIDTH, patch $PATCH at 1 mm, $FT_EPOCHS epochs (patience $FT_PATIENCE) x $FT_PATCHES patches per volume, $VAL_PATCHES validation patches per volume, converged scratch $CONVERGED_EPOCHS epochs; pre-trainings of mri3d.sh in $MRI3D_SCRATCH"
 
 if [ ! -f "$MRI3D_SCRATCH/pretrain/models-genesis/summary.json" ]; then
-  echo "== no pre-trainings in $MRI3D_SCRATCH: running mri3d.sh's pre-training steps (its fine-tuning too)" >&2
-  stage mri3d bash "$repo/benchmarks/evidence/mri3d.sh" "$MRI3D_SCRATCH" "$data"
+  echo "== no pre-trainings in $MRI3D_SCRATCH: running mri3d.sh's split and pre-training steps" >&2
+  PRETRAIN_ONLY=1 stage mri3d bash "$repo/benchmarks/evidence/mri3d.sh" "$MRI3D_SCRATCH" "$data"
 fi
 split=$MRI3D_SCRATCH/split/split.json
 fractions=$("$python" - "$split" "$COUNTS" <<'PY'

@@ -12,6 +12,7 @@
 #   SCRATCH  big intermediates: split, cohort, patterns, pre-training runs, full fine-tuning
 #            results (default /tmp/evidence/mri3d)
 #   DATA     the hippocampus-mri folder (default ../shared/data/hippocampus-mri from the repo root)
+# PRETRAIN_ONLY=1 stops after the four pre-trainings (hippo-few.sh reuses them).
 # Sizes can be overridden through the environment (names below and in hippocampus.sh). The small per-trial JSON
 # and the report land in benchmarks/evidence/results/mri3d/ (regenerate the report with
 #   semgen compare --unpaired benchmarks/evidence/results/mri3d/runs --out benchmarks/evidence/results/mri3d/report).
@@ -47,6 +48,7 @@ stage discover "$semgen" discover "$scratch/cohort" --out "$scratch/patterns" --
 
 pretrain_four "$scratch/patterns" "$scratch/cohort" "$scratch/pretrain" "$MG_EPOCHS" "$MG_CROPS" \
   --preset cpu --width "$WIDTH" --patch "$PATCH" --seed "$SEED"
+[ "${PRETRAIN_ONLY:-0}" = 1 ] && { echo "== mri3d: pre-trainings in $scratch/pretrain (PRETRAIN_ONLY=1: no fine-tuning)" >&2; exit 0; }
 
 hippocampus_finetunes "$data" "$scratch/pretrain" "$results" --split "$split"
 finish mri3d "$results"
