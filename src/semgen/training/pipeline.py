@@ -21,7 +21,7 @@ import torch
 from semgen.stage import claim_folder
 from semgen.training.checkpoint import STATE_FILE, load_state
 from semgen.training.config import PretrainConfig, resolve_config
-from semgen.training.distributed import DistInfo, broadcast_object, init_distributed, shutdown
+from semgen.training.distributed import DistInfo, barrier, broadcast_object, init_distributed, shutdown
 from semgen.training.inputs import given_inputs, load_training_data
 from semgen.training.result import PretrainResult
 from semgen.training.trainer import Trainer
@@ -91,6 +91,9 @@ def pretrain(
             paths = _on_main(info, lambda: inputs(cfg, run_dir))
             data = load_training_data(cfg, paths)
             result = Trainer(cfg, data, run_dir, info, state=state, on_step=on_step).run()
+        # every rank done with its collectives before any leaves the group (a rank that tore
+        # its gloo group down while another still used it aborted at exit, now and then)
+        barrier(info)
         return result if info.is_main else None
     finally:
         shutdown(info)
