@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Evidence round 2, part 4 (issue 17): hippocampus MRI at very few labels. PREPARED, NOT YET RUN.
+# Evidence round 2, part 4 (issue 17): hippocampus MRI at very few labels.
 #
 # Part 2 of the current results (mri3d.sh: pre-training on the training patients' MRI only,
 # then anterior + posterior hippocampus segmentation) redone with `semgen evaluate` at 1, 2,
@@ -16,28 +16,28 @@
 #
 # Runtime: see PILOTS and ESTIMATE below.
 #
-# PILOTS: none of its own (the machine was SHARED, load 12-17 on 2 cores, while this was
-# written); sized from mri3d.sh's measured stage times (results/mri3d/timings.tsv: 5 trials at
-# 17 labelled volumes, 25 epochs x 8 patches per volume = 386 s, ~77 s a trial, about half of
-# it the validation patches and predicting the 52 test volumes whole).
-# ESTIMATE (quiet 2 cores): per trial ~15 s at 1 volume to ~45 s at 8 (20 epochs), probe ~0.7x;
-#   4 counts x 5 trials x (5 finetune + 5 probe + converged scratch at 50 epochs) = ~80 min
-#   upper bound (early stopping at patience 6 shortens it), after mri3d.sh; when its
-#   pre-trainings are absent, mri3d.sh runs first (+45 min, its measured total).
+# Sized from mri3d.sh's measured stage times (results/mri3d/timings.tsv, quiet 2 cores: 5
+# trials at 17 labelled volumes, 25 epochs x 8 patches per volume = 386 s, ~77 s a trial):
+# training about 87 patches/s, validation (2 patches x 27 volumes) about 1 s an epoch, the
+# whole-volume prediction of the 52 test volumes about 12 s a trial. The first sizing (20
+# epochs, 2 validation patches, converged scratch 50 epochs) came to ~2.6 h for the 220
+# trials; the defaults below (10 epochs, patience 4, 1 validation patch per volume, converged
+# scratch 25 epochs) to ~80 min, plus ~10 min of pre-training when MRI3D_SCRATCH has none.
 scratch=${1:-/tmp/evidence/hippo-few}
 source "$(dirname "$0")/common.sh"
 data=${2:-$repo/../shared/data/hippocampus-mri}
 results=$repo/benchmarks/evidence/results/hippo-few
+VAL_PATCHES=${VAL_PATCHES:-1}   # 2 in mri3d.sh; validation is most of a 1-volume trial's cost
 source "$repo/benchmarks/evidence/hippocampus.sh"
 MRI3D_SCRATCH=${MRI3D_SCRATCH:-/tmp/evidence/mri3d}
 COUNTS=${COUNTS:-1,2,4,8}
 MODES=${MODES:-finetune,probe}
-FT_PATIENCE=${FT_PATIENCE:-6}
-CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-50}
-FT_EPOCHS=${FEW_EPOCHS:-20}    # 25 in mri3d.sh; 20 here to fit 90 min
+FT_PATIENCE=${FT_PATIENCE:-4}
+CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-25}
+FT_EPOCHS=${FEW_EPOCHS:-10}    # 25 in mri3d.sh; 10 here to fit 90 min
 [ -d "$data/images" ] && [ -d "$data/labels" ] || { echo "hippo-few: $data has no images/ and labels/ folders" >&2; exit 2; }
 mkdir -p "$scratch" "$results"
-start "$scratch/timings.tsv" "labelled volumes $COUNTS, modes $MODES, $TRIALS trials, width $WIDTH, patch $PATCH at 1 mm, $FT_EPOCHS epochs (patience $FT_PATIENCE) x $FT_PATCHES patches per volume, $VAL_PATCHES validation patches per volume, converged scratch $CONVERGED_EPOCHS epochs; pre-trainings of mri3d.sh in $MRI3D_SCRATCH"
+start "$scratch/timings.tsv" "labelled volumes $COUNTS, modes $MODES, $TRIALS trials, width $WIDTH, patch $PATCH at 1 mm, $FT_EPOCHS epochs (patience $FT_PATIENCE) x $FT_PATCHES patches per volume, $VAL_PATCHES validation patches per volume, converged scratch $CONVERGED_EPOCHS epochs, threads ${OMP_NUM_THREADS:-one per core}; pre-trainings of mri3d.sh in $MRI3D_SCRATCH"
 
 if [ ! -f "$MRI3D_SCRATCH/pretrain/models-genesis/summary.json" ]; then
   echo "== no pre-trainings in $MRI3D_SCRATCH: running mri3d.sh's split and pre-training steps" >&2
