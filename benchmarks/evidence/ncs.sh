@@ -16,8 +16,9 @@
 # where the classifier of ncc.sh trains the encoder alone, about 7x the cost per sample, so
 # the grid projected to ~4 h on 2 cores. The protocol was cut to 4 epochs (patience 2) and a
 # 12-epoch converged scratch; the 100 % fraction (324 training nodules) is then ~2/3 of the
-# cost. Measured run: timings.tsv beside the report (THREADS=1, while compute.sh ran on the
-# other core).
+# cost. The run behind the committed results: `THREADS=1 bash benchmarks/evidence/ncs.sh
+# SCRATCH` with SCRATCH holding ncc.sh's cohort and four pre-trainings (made with 2 threads),
+# while compute.sh ran on the other core; its stage times are in timings.tsv beside the report.
 scratch=${1:-/tmp/evidence/realct}
 source "$(dirname "$0")/common.sh"
 FT_EPOCHS=${FT_EPOCHS:-4} FT_PATIENCE=${FT_PATIENCE:-2} CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-12}  # segmentation: ~7x the classifier's cost
