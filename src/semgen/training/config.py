@@ -68,8 +68,8 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 # the CPU preset's schedule for a method with both branches when neither --epochs nor
-# --warmup-epochs is given: (warm-up epochs, epochs in all)
-CPU_SCHEDULE = (6, 8)
+# --warmup-epochs is given: (warm-up epochs, joint epochs after them)
+CPU_SCHEDULE = (6, 2)
 
 LR_SCHEDULES = ("step", "plateau", "none")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -205,7 +205,7 @@ def resolve_config(cfg: PretrainConfig, *, cuda: bool) -> PretrainConfig:
         )
     if preset == "cpu" and method.joint and cfg.epochs is None and cfg.warmup_epochs is None:
         warmup = min(CPU_SCHEDULE[0], method.warmup_epochs)
-        values["warmup_epochs"], values["epochs"] = warmup, warmup + CPU_SCHEDULE[1] - CPU_SCHEDULE[0]
+        values["warmup_epochs"], values["epochs"] = warmup, warmup + CPU_SCHEDULE[1]
     elif cfg.warmup_epochs is None:
         values["warmup_epochs"] = min(values["warmup_epochs"], method.warmup_epochs) if method.joint else 0
     return PretrainConfig(**values)
