@@ -129,6 +129,29 @@ def test_report_holds_paired_statistics_plot_and_verdict(uninterrupted) -> None:
     assert report.verdict == saved["verdict"]
 
 
+def test_a_fraction_cut_to_an_exact_count_reads_as_that_count(uninterrupted) -> None:
+    from semgen.finetune.evaluation_report import labels_phrase, render_markdown
+    from semgen.viz.efficiency import plot_efficiency
+
+    subsets = {"0.05": {"patients": 9}, "0.00295858": {"patients": 1}, "0.0443787": {"patients": 8}}
+    assert labels_phrase({"subsets": subsets}, "0.05") == "5 % labels"
+    assert labels_phrase({"subsets": subsets}, "0.00295858") == "0.296 % labels (1 patient)"
+    assert labels_phrase({"subsets": subsets}, "0.0443787") == "4.44 % labels (8 patients)"
+    # the report's 50 % relabelled as a share that cuts the same patients, given to 6 digits
+    _, _, out = uninterrupted
+    saved = json.loads((out / "report.json").read_text())
+    n = saved["subsets"]["0.5"]["patients"]
+    f = (n - 1 / 3) / saved["subsets"]["1"]["patients"]
+    assert f"{100 * f:g}" != f"{100 * f:.3g}"
+    saved["label_fractions"] = [f, 1.0]
+    for key in ("results", "subsets"):
+        saved[key] = {(f"{f:g}" if k == "0.5" else k): v for k, v in saved[key].items()}
+    assert f"## {100 * f:.3g} % labels ({n} patients), finetune" in render_markdown(saved)
+    assert "## 100 % labels, finetune" in render_markdown(saved)
+    (ax,) = plot_efficiency(saved).axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{100 * f:.3g}\n({n})", "100"]
+
+
 def test_report_json_is_the_typed_result(uninterrupted) -> None:
     report, _, out = uninterrupted
     saved = json.loads((out / "report.json").read_text())

@@ -24,6 +24,7 @@ from semgen.finetune.stats import (
     warnings_as_notes,
 )
 from semgen.utils.io import atomic_write, read_json, write_json
+from semgen.viz.efficiency import exact_count, plot_efficiency, share
 
 CONVERGED = "converged"
 SCRATCH = "scratch"
@@ -108,6 +109,13 @@ STATISTICS = (
 )
 
 
+def labels_phrase(report: dict, fkey: str) -> str:
+    """How the labels of one fraction read in the report: ``"5 % labels"``, or with the
+    :func:`exact_count`: ``"0.296 % labels (1 patient)"``."""
+    n = exact_count(report, float(fkey))
+    return f"{share(float(fkey))} % labels" + ("" if n is None else f" ({n} patient{'' if n == 1 else 's'})")
+
+
 def _pts(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
 
@@ -150,7 +158,7 @@ def verdict(report: dict) -> str:
                     stat = row if key is None else (row or {}).get(key)
                     if not stat or "p_holm" not in stat:
                         continue
-                    clauses.append(_effect(stat, metric_label, f"at {100 * float(fkey):g} % labels")[0])
+                    clauses.append(_effect(stat, metric_label, f"at {labels_phrase(report, fkey)}")[0])
                 if clauses:
                     how = "fine-tuned" if mode == "finetune" else "as a frozen-encoder probe"
                     sentences.append(f"Against {against}, {name} ({how}) " + "; ".join(clauses) + ".")
@@ -220,8 +228,8 @@ def render_markdown(report: dict) -> str:
         "Initialisations: " + ", ".join(f"{i['name']} (`{i['source']}`)" for i in report["inits"]) + ".",
         *input_lines(report),
         *baseline_lines(report),
-        f"Label fractions: {', '.join(f'{100 * f:g} %' for f in report['label_fractions'])} of the training patients "
-        f"(nested subsets: " + ", ".join(f"{100 * float(k):g} %: {v['patients']}" for k, v in report["subsets"].items())
+        f"Label fractions: {', '.join(f'{share(f)} %' for f in report['label_fractions'])} of the training patients "
+        f"(nested subsets: " + ", ".join(f"{share(float(k))} %: {v['patients']}" for k, v in report["subsets"].items())
         + f" patients). Modes: {', '.join(report['modes'])}. {report['trials']} trials (seeds shared by every initialisation); "
         f"budget {report['budget']['epochs']} epochs, patience {report['budget']['patience']}"
         + (f"; converged scratch {report['converged']['epochs']} epochs, patience {report['converged']['patience']}." if report["converged"] else "."),
@@ -234,7 +242,7 @@ def render_markdown(report: dict) -> str:
     ]
     for fkey, modes in report["results"].items():
         for mode, table in modes.items():
-            lines += [f"## {100 * float(fkey):g} % labels, {mode}", ""]
+            lines += [f"## {labels_phrase(report, fkey)}, {mode}", ""]
             lines.append(f"| initialisation | n | {m} (%) | diff vs {ref} [95 % CI] | p paired t | p Wilcoxon | p Holm | "
                          "detectable | p DeLong | diff vs converged [95 % CI] | p Holm | detectable |")
             lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -307,8 +315,6 @@ class EvaluateResult:
 def write_report(out: str | Path, report: dict) -> EvaluateResult:
     """Write ``OUT/report.md``, ``OUT/report.json`` (strict JSON: NaN as null) and
     ``OUT/efficiency.png`` of ``report`` (:func:`build_report`); returns the result."""
-    from semgen.viz.efficiency import plot_efficiency
-
     out = Path(out)
     files = (out / "report.md", out / "report.json", out / "efficiency.png")
     result = EvaluateResult(context={k: v for k, v in report.items() if k not in DERIVED},

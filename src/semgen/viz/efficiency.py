@@ -12,6 +12,26 @@ from semgen.viz.figure import new_figure, save_figure
 CONVERGED_MODE = "converged"  # the converged-scratch control (semgen.finetune.evaluation_report.CONVERGED)
 
 
+def share(fraction: float) -> str:
+    """A label fraction in percent, to 3 significant digits: ``0.05`` -> ``"5"``,
+    ``0.00295858`` -> ``"0.296"``."""
+    return f"{100 * fraction:.3g}"
+
+
+def exact_count(report: dict, fraction: float) -> int | None:
+    """The number of labelled patients of ``fraction`` (from the report's ``subsets``) when
+    the fraction was chosen to cut an exact number: given to more than 3 significant digits,
+    e.g. (k - 0.5) / n. None for a round share such as 0.05."""
+    return None if f"{100 * fraction:g}" == share(fraction) else report["subsets"][f"{fraction:g}"]["patients"]
+
+
+def _tick(report: dict, fraction: float) -> str:
+    """The x tick of one label fraction: its :func:`share`, and under it the
+    :func:`exact_count` in brackets where there is one."""
+    n = exact_count(report, fraction)
+    return share(fraction) + ("" if n is None else f"\n({n})")
+
+
 def plot_efficiency(report: dict, path: str | os.PathLike | None = None):
     """Draw the label-efficiency curves of an evaluate ``report`` (its ``results``: per
     fraction, mode and initialisation ``mean`` and ``ci95_mean`` in [0, 1]) in percent, the
@@ -46,8 +66,9 @@ def plot_efficiency(report: dict, path: str | os.PathLike | None = None):
             ax.plot(x, mu, style, marker="o", color=color, label=label)
             ax.fill_between(x, lo, hi, color=color, alpha=0.18, linewidth=0)
         ax.set_xscale("log")
-        ax.set_xticks([100 * f for f in fractions], [f"{100 * f:g}" for f in fractions])
-        ax.set_xlabel("labelled training patients (%)")
+        ax.set_xticks([100 * f for f in fractions], [_tick(report, f) for f in fractions])
+        counted = any(exact_count(report, f) is not None for f in fractions)
+        ax.set_xlabel("labelled training patients (%" + ("; number in brackets)" if counted else ")"))
         ax.set_ylabel(f"{report['primary_metric']} (%)")
         ax.set_title(f"{report['task_name']}: {mode}", fontsize=10)
         ax.grid(alpha=0.3)
