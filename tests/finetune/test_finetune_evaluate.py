@@ -175,6 +175,22 @@ def test_the_report_rebuilds_from_the_trials_alone(uninterrupted, tmp_path: Path
     assert (tmp_path / "again" / "report.md").read_text() == (out / "report.md").read_text()
 
 
+def test_jobs_share_the_trials_and_give_the_same_report(cohort, uninterrupted, tmp_path: Path) -> None:
+    report, _, _ = uninterrupted
+    out = tmp_path / "shared"
+    with spy() as calls:  # records this process's trials only; the spawned one runs the rest
+        shared = evaluate(_cfg(cohort, out, jobs=2))
+    assert len(calls) == 6  # every other of the 12 trials in grid order
+    assert [c["desc"] for c in calls] == [f"{m} @ {f}, trial {t}" for f in ("0.5", "1")
+                                          for m in ("finetune scratch", "finetune toy", "converged scratch") for t in (1,)]
+    assert len(list((out / "trials").rglob("trial_*.json"))) == 12
+    for f, modes in report.to_json()["results"].items():
+        for mode, table in modes.items():
+            for name, row in table.items():
+                assert shared.to_json()["results"][f][mode][name]["values"] == row["values"], (f, mode, name)
+    assert shared.verdict == report.verdict
+
+
 def test_resume_after_a_kill_gives_the_same_report(cohort, uninterrupted, tmp_path: Path) -> None:
     first, _, first_out = uninterrupted
     out = tmp_path / "report"

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="delete an earlier evaluation in --out made with other options and start again "
                         "(without it, such a folder is refused; one with the same options is resumed)")
     parser.add_argument("--seed", type=int, help="trial seeds and the bootstrap derive from it (default 0)")
+    parser.add_argument("--jobs", type=int, help="processes that share the trials, each with --threads / JOBS threads: "
+                        "small networks train faster as several 1-thread processes than as one with many threads; "
+                        "results do not depend on it beyond the thread count's rounding (default 1)")
     add_training_arguments(parser)
 
 

@@ -19,7 +19,8 @@ scratch by the paired statistics of :func:`semgen.finetune.stats.paired_comparis
 Holm's correction across the comparisons of one table (one label fraction x mode).
 
 OUT/ holds ``trials/<mode>/<init>/fraction_<f>/trial_<i>.json`` (written when a trial ends,
-so an interrupted run resumes: finished trials are kept, an unfinished one is redone),
+so an interrupted run resumes: finished trials are kept, an unfinished one is redone; and
+so ``jobs`` processes can share the grid),
 ``report.md``, ``report.json``, ``efficiency.png``, ``stage.json`` and ``config.yaml``.
 """
 
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,9 +104,10 @@ class EvaluateConfig(StageConfig):
     val_patches: int = 0
     device: str = "auto"
     overwrite: bool = False
+    jobs: int = 1  # processes that share the grid's trials, each with 1/jobs of the threads (not in the identity)
 
     def validate(self) -> None:
-        check_at_least(self, ("trials", "epochs", "patience", "batch_size", "patches_per_volume"), 1)
+        check_at_least(self, ("trials", "epochs", "patience", "batch_size", "patches_per_volume", "jobs"), 1)
         check_at_least(self, ("converged_epochs", "converged_patience", "val_patches"), 0)
         require(bool(self.inits), "--init: give at least one initialisation")
         require(bool(self.label_fractions) and all(0 < f <= 1 for f in self.label_fractions),
@@ -273,35 +277,102 @@ def _run_trial(job: Job, arm: Arm, arrays: dict[str, Arrays], settings: TrainSet
             "patience": settings.patience, **result}
 
 
-def evaluate(cfg: EvaluateConfig) -> EvaluateResult:
-    """Run the whole grid of ``cfg`` (resuming finished trials) and write the report; returns
-    the typed result (:class:`semgen.finetune.evaluation_report.EvaluateResult`), from which
-    ``report.json`` is derived."""
-    out = Path(cfg.out)
+@dataclass
+class _Prepared:
+    """What every process of one evaluation computes alike from its configuration: the
+    initialisations, the task, the design (split, subsets, seeds), the arms and the fixed
+    validation and test arrays."""
+
+    inits: list[Init]
+    pretraining: dict[str, str | None]
+    job: Job
+    design: Design
+    arms: list[Arm]
+    fixed: dict[str, Arrays]
+
+
+def _prepare(cfg: EvaluateConfig) -> _Prepared:
     inits = _resolve_inits(cfg)
     pretrained = [i for i in inits if i.kind != SCRATCH]
     # the inputs (patch, spacing, normalisation) are the task's (semgen.finetune.geometry), the same for every initialisation
     ft = _finetune_config(cfg, str(pretrained[0].weights) if pretrained else SCRATCH)
     job = _job(ft)
     pretraining = {i.name: check_init(job.geometry, i.metadata, i.name) for i in pretrained}
-    for line in list(pretraining.values())[1:]:
-        if line:
-            log.info("%s", line)
     design = _design(cfg, ft, job)
-    fractions = sorted(cfg.label_fractions)
     inits = _like_for_like_scratch(cfg, job, inits, pretrained)
-    arms = _arms(cfg, inits)
     fixed = {s: _arrays(design.by_split[s], job.data.task, job.lut) for s in ("validation", "test")}
     if job.data.task == "segmentation" and cfg.val_patches:
         fixed["validation"] = validation_patches(fixed["validation"], job.geometry.patch, cfg.val_patches, cfg.foreground_fraction)
+    return _Prepared(inits, pretraining, job, design, _arms(cfg, inits), fixed)
+
+
+def evaluate(cfg: EvaluateConfig) -> EvaluateResult:
+    """Run the whole grid of ``cfg`` (resuming finished trials; with ``cfg.jobs`` > 1 shared
+    among that many processes, see :func:`_run_shared`) and write the report; returns the
+    typed result (:class:`semgen.finetune.evaluation_report.EvaluateResult`), from which
+    ``report.json`` is derived."""
+    out = Path(cfg.out)
+    prep = _prepare(cfg)
+    for line in list(prep.pretraining.values())[1:]:
+        if line:
+            log.info("%s", line)
+    design, job = prep.design, prep.job
     identity = {**cfg.identity(), "split_hash": design.split_id, "samples": len(job.loaded),
-                "subsets": {f"{f:g}": design.subset_ids[f] for f in fractions}}
+                "subsets": {f"{f:g}": design.subset_ids[f] for f in sorted(cfg.label_fractions)}}
     with claim_folder(out, stage="evaluate", identity=identity, outputs=OUTPUTS, config=cfg, overwrite=cfg.overwrite) as claim:
         if claim.resumed:
             log.info("%s: continuing an earlier run of this evaluation (finished trials are kept)", out)
-        records = _run_grid(cfg, job, design, arms, fixed, out)
-        context = _context(cfg, job, design, inits, pretraining)
+        if cfg.jobs > 1:
+            _run_shared(cfg, prep, out)
+        records = _run_grid(cfg, job, design, prep.arms, prep.fixed, out)
+        context = _context(cfg, job, design, prep.inits, prep.pretraining)
         return write_report(out, build_report(context, records, seed=cfg.seed))
+
+
+def _run_shared(cfg: EvaluateConfig, prep: _Prepared, out: Path) -> None:
+    """Run the grid's unfinished trials in ``cfg.jobs`` processes: this one takes every
+    jobs-th trial of the grid order from the first, each of ``jobs - 1`` spawned workers the
+    same stride from its own offset (:func:`_shared_worker`), all with ``threads // jobs``
+    threads. A trial's result depends on its cell (split, subset, seed) and the thread count,
+    not on the process that runs it. A worker that fails is reported; the caller's full pass
+    then runs whatever trial it left."""
+    threads = torch.get_num_threads()
+    each = max(1, threads // cfg.jobs)
+    log.info("%d processes share the trials, %d thread(s) each", cfg.jobs, each)
+    ctx = multiprocessing.get_context("spawn")
+    saved = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = str(each)  # read by the workers' torch when it loads
+    workers = [ctx.Process(target=_shared_worker, args=(cfg, k, each), name=f"semgen-evaluate-{k + 1}")
+               for k in range(1, cfg.jobs)]
+    try:
+        for w in workers:
+            w.start()
+        torch.set_num_threads(each)
+        _run_grid(cfg, prep.job, prep.design, prep.arms, prep.fixed, out, share=(0, cfg.jobs))
+        for w in workers:
+            w.join()
+            if w.exitcode:
+                log.warning("evaluation process %s ended with exit code %s; its unfinished trials are run here",
+                            w.name, w.exitcode)
+    finally:
+        for w in workers:
+            if w.is_alive():
+                w.terminate()
+                w.join()
+        torch.set_num_threads(threads)
+        if saved is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = saved
+
+
+def _shared_worker(cfg: EvaluateConfig, index: int, threads: int) -> None:
+    """A spawned process of :func:`_run_shared`: every ``cfg.jobs``-th trial from ``index``."""
+    os.environ["SEMGEN_NO_PROGRESS"] = "1"  # one bar, the first process's; every process logs its trials
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.INFO, format=f"[process {index + 1}/{cfg.jobs}] %(message)s")
+    prep = _prepare(cfg)
+    _run_grid(cfg, prep.job, prep.design, prep.arms, prep.fixed, Path(cfg.out), share=(index, cfg.jobs))
 
 
 def _like_for_like_scratch(cfg: EvaluateConfig, job: Job, inits: list[Init], pretrained: list[Init]) -> list[Init]:
@@ -323,14 +394,16 @@ def _arms(cfg: EvaluateConfig, inits: list[Init]) -> list[Arm]:
 
 
 def _run_grid(cfg: EvaluateConfig, job: Job, design: Design, arms: list[Arm], fixed: dict[str, Arrays],
-              out: Path) -> dict[tuple[float, str, str], list[dict]]:
+              out: Path, share: tuple[int, int] = (0, 1)) -> dict[tuple[float, str, str], list[dict]]:
     """Every trial of every arm at every label fraction, a finished trial file kept; returns the
-    records by (label fraction, mode, initialisation)."""
+    records by (label fraction, mode, initialisation). ``share=(k, n)``: only the trials at
+    positions k, k + n, k + 2n, ... of that order (one process of :func:`_run_shared`)."""
     fractions = sorted(cfg.label_fractions)
     conv_epochs, conv_patience = cfg.converged_budget
-    total = len(fractions) * len(arms) * cfg.trials
+    total = len(range(share[0], len(fractions) * len(arms) * cfg.trials, share[1]))
     records: dict[tuple[float, str, str], list[dict]] = {}
     bar, done = progress(total=total, desc="evaluate", unit="trial"), 0
+    position = -1
     for f in fractions:
         kept = set(design.subsets[f])
         train = _arrays([it for it in design.by_split["train"] if it.sample.patient in kept], job.data.task, job.lut)
@@ -339,6 +412,9 @@ def _run_grid(cfg: EvaluateConfig, job: Job, design: Design, arms: list[Arm], fi
             settings = TrainSettings(epochs, patience, cfg.batch_size, cfg.lr, job.geometry.patch,
                                      cfg.patches_per_volume, cfg.foreground_fraction, cfg.overlap, job.device)
             for i, seed in enumerate(design.seeds):
+                position += 1
+                if position % share[1] != share[0]:
+                    continue
                 path = trial_path(out, arm.mode, arm.init.name, f, i)
                 expected = {"label_fraction": f, "mode": arm.mode, "init": arm.init.name, "trial": i, "seed": seed,
                             "split_hash": design.split_id, "subset_hash": design.subset_ids[f]}
