@@ -33,8 +33,10 @@ PARTS = {  # part -> (data set in words, label fractions)
     "ct2mri": ("3D hippocampus MRI pre-trained on synthetic CT, IoU", (0.1,)),
     "ncc": ("3D LIDC nodule malignancy (NCC analogue), AUC", (0.05, 0.1, 0.25, 1.0)),
     "ncs": ("3D LIDC nodule segmentation (NCS analogue), IoU", (0.05, 0.1, 0.25, 1.0)),
+    "hippo-few": ("3D hippocampus MRI, IoU", (0.00295858, 0.00887574, 0.0207101, 0.0443787)),
 }
-MAIN_PARTS = ("cxr2d", "mri3d", "ct2mri", "ncc", "ncs")
+MAIN_PARTS = ("cxr2d", "mri3d", "ct2mri", "ncc", "ncs", "hippo-few")
+COUNTED = ("hippo-few",)  # parts whose fractions cut exact numbers of labelled patients (1, 2, 4, 8 of 169)
 CLAIMS = [  # (claim, [(part, initialisation, reference)])
     ("Semantic Genesis beats training from scratch", [(p, SG, "scratch") for p in MAIN_PARTS]),
     ("Semantic Genesis beats its parts: self-classification", [(p, SG, SC) for p in MAIN_PARTS]),
@@ -74,6 +76,15 @@ def paired(part: str, init: str, ref: str, fraction: float) -> dict | None:
     return paired_comparison(a[0], b[0])
 
 
+def _labels(part: str, fraction: float) -> str:
+    """The labels a line was trained with: a percentage, or for the :data:`COUNTED` parts the
+    number of labelled patients its report records."""
+    if part not in COUNTED:
+        return f"{100 * fraction:g} %"
+    n = _read(RESULTS / part / "report.json")["subsets"][f"{fraction:g}"]["patients"]
+    return f"{n} labelled volume{'s' if n > 1 else ''}"
+
+
 def _pts(x: float) -> str:
     return f"{'+' if x > 0 else ''}{100 * x:.2f}"
 
@@ -106,7 +117,7 @@ def markdown(rows: list[dict]) -> str:
         s = r["stat"]
         if s is None:
             continue
-        data = f"{PARTS[r['part']][0]} ({100 * r['fraction']:g} %)"
+        data = f"{PARTS[r['part']][0]} ({_labels(r['part'], r['fraction'])})"
         versus = f"{r['init']} vs {r['reference']}"
         lo, hi = s["ci95"]
         verdict = r["verdict"] if r["verdict"] != "not shown" else \
