@@ -18,10 +18,15 @@
 # 12-epoch converged scratch; the 100 % fraction (324 training nodules) is then ~2/3 of the
 # cost. The run behind the committed results: `THREADS=1 bash benchmarks/evidence/ncs.sh
 # SCRATCH` with SCRATCH holding ncc.sh's cohort and four pre-trainings (made with 2 threads),
-# while compute.sh ran on the other core; its stage times are in timings.tsv beside the report.
+# while compute.sh ran on the other core; its stage times are in timings.tsv beside the report
+# (evaluate: 8094 s on one core). The default now (JOBS=2, THREADS=2) pre-trains with 2
+# threads and evaluates in two 1-thread processes: the same trials to the last digit (1
+# thread each, as committed), about 70 min for the evaluation on 2 quiet cores (estimated
+# from the one-core run, not measured), plus ~20 min when the pre-trainings are absent.
 scratch=${1:-/tmp/evidence/realct}
 source "$(dirname "$0")/common.sh"
 FT_EPOCHS=${FT_EPOCHS:-4} FT_PATIENCE=${FT_PATIENCE:-2} CONVERGED_EPOCHS=${CONVERGED_EPOCHS:-12}  # segmentation: ~7x the classifier's cost
+JOBS=${JOBS:-2}
 source "$repo/benchmarks/evidence/realct.sh"
 results=$repo/benchmarks/evidence/results/ncs
 # one patch per volume: the crop is the patch, so a second would repeat it

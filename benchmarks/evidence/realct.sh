@@ -23,6 +23,7 @@ MG_EPOCHS=${MG_EPOCHS:-40}      # models-genesis epochs on the cohort
 MG_CROPS=${MG_CROPS:-16}        # random sub-volumes per scan per epoch for models-genesis
 PHANTOMS=${PHANTOMS:-0}         # synthetic chest CTs added to the pre-training cohort (0: real CT only)
 THREADS=${THREADS:-2}           # torch threads: part of the result (see README), keep it fixed
+JOBS=${JOBS:-1}                 # evaluate processes sharing THREADS (a trial's numbers follow its process's threads)
 FRACTIONS=${FRACTIONS:-0.05,0.1,0.25,1}  # label fractions of the training patients
 MODES=${MODES:-finetune,probe}
 TRIALS=${TRIALS:-5}
@@ -35,7 +36,7 @@ PRESET=${PRESET:-cpu}          # discovery and pre-training preset (paper on a G
 export OMP_NUM_THREADS=$THREADS
 
 realct_sizes() {
-  echo "pre-training cohort: chest-ct-real (12 series, 10 patients) + chest-ct (1)$([ "$PHANTOMS" -gt 0 ] && echo " + $PHANTOMS phantoms (small)" || echo ", real CT only"), at $SPACING mm; width $WIDTH, patch $PATCH, discovery C=$CLASSES K=$NEIGHBORS (clamped to the cohort; val $VAL_NEIGHBORS), pre-training $EPOCHS epochs on patterns / $MG_EPOCHS epochs x $MG_CROPS crops per scan for models-genesis, $THREADS threads, device $DEVICE; evaluation on lidc-dev: label fractions $FRACTIONS, modes $MODES, $TRIALS trials, $FT_EPOCHS epochs (patience $FT_PATIENCE), converged scratch $CONVERGED_EPOCHS epochs, split seed $SPLIT_SEED, seed $SEED"
+  echo "pre-training cohort: chest-ct-real (12 series, 10 patients) + chest-ct (1)$([ "$PHANTOMS" -gt 0 ] && echo " + $PHANTOMS phantoms (small)" || echo ", real CT only"), at $SPACING mm; width $WIDTH, patch $PATCH, discovery C=$CLASSES K=$NEIGHBORS (clamped to the cohort; val $VAL_NEIGHBORS), pre-training $EPOCHS epochs on patterns / $MG_EPOCHS epochs x $MG_CROPS crops per scan for models-genesis, $THREADS threads, device $DEVICE; evaluation on lidc-dev ($JOBS process(es) sharing the threads): label fractions $FRACTIONS, modes $MODES, $TRIALS trials, $FT_EPOCHS epochs (patience $FT_PATIENCE), converged scratch $CONVERGED_EPOCHS epochs, split seed $SPLIT_SEED, seed $SEED"
 }
 
 realct_cohort() {  # realct_cohort WORK: WORK/cohort and WORK/patterns (kept: a second part reuses them)
@@ -69,7 +70,7 @@ lidc_evaluate() {  # lidc_evaluate OUT RESULTS ARGS...: semgen evaluate on lidc-
   local out=$1 results=$2; shift 2
   stage evaluate "$semgen" evaluate "$DATA_ROOT/lidc-dev" --out "$out" "$@" --patch "$PATCH" --spacing "${SPACING}x${SPACING}x${SPACING}" \
     --label-fractions "$FRACTIONS" --modes "$MODES" --trials "$TRIALS" --epochs "$FT_EPOCHS" --patience "$FT_PATIENCE" \
-    --converged-epochs "$CONVERGED_EPOCHS" --split-seed "$SPLIT_SEED" --seed "$SEED" --device "$DEVICE"
+    --converged-epochs "$CONVERGED_EPOCHS" --split-seed "$SPLIT_SEED" --seed "$SEED" --device "$DEVICE" --jobs "$JOBS"
   rm -rf "$results"; mkdir -p "$results"
   cp -r "$out/trials" "$out/report.md" "$out/report.json" "$out/efficiency.png" "$out/config.yaml" "$results/"
   cp "$timings" "$results/timings.tsv"
