@@ -22,6 +22,7 @@ from pathlib import Path
 
 from semgen.finetune.stats import holm, paired_comparison
 from semgen.utils.io import read_json
+from semgen.viz.efficiency import exact_count
 
 _read = functools.lru_cache(maxsize=None)(read_json)  # each results file once, however many lines use it
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -36,7 +37,6 @@ PARTS = {  # part -> (data set in words, label fractions)
     "hippo-few": ("3D hippocampus MRI, IoU", (0.00295858, 0.00887574, 0.0207101, 0.0443787)),
 }
 MAIN_PARTS = ("cxr2d", "mri3d", "ct2mri", "ncc", "ncs", "hippo-few")
-COUNTED = ("hippo-few",)  # parts whose fractions cut exact numbers of labelled patients (1, 2, 4, 8 of 169)
 CLAIMS = [  # (claim, [(part, initialisation, reference)])
     ("Semantic Genesis beats training from scratch", [(p, SG, "scratch") for p in MAIN_PARTS]),
     ("Semantic Genesis beats its parts: self-classification", [(p, SG, SC) for p in MAIN_PARTS]),
@@ -77,12 +77,11 @@ def paired(part: str, init: str, ref: str, fraction: float) -> dict | None:
 
 
 def _labels(part: str, fraction: float) -> str:
-    """The labels a line was trained with: a percentage, or for the :data:`COUNTED` parts the
-    number of labelled patients its report records."""
-    if part not in COUNTED:
-        return f"{100 * fraction:g} %"
-    n = _read(RESULTS / part / "report.json")["subsets"][f"{fraction:g}"]["patients"]
-    return f"{n} labelled volume{'s' if n > 1 else ''}"
+    """The labels a line was trained with: a percentage, or, for a fraction chosen to cut an
+    exact number of patients (:func:`semgen.viz.efficiency.exact_count`), that number."""
+    report = RESULTS / part / "report.json"
+    n = exact_count(_read(report) if report.is_file() else {}, fraction)
+    return f"{100 * fraction:g} %" if n is None else f"{n} labelled volume{'s' if n > 1 else ''}"
 
 
 def _pts(x: float) -> str:

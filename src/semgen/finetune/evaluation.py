@@ -324,7 +324,7 @@ def evaluate(cfg: EvaluateConfig) -> EvaluateResult:
             log.info("%s: continuing an earlier run of this evaluation (finished trials are kept)", out)
         if cfg.jobs > 1:
             _run_shared(cfg, prep, out)
-        records = _run_grid(cfg, job, design, prep.arms, prep.fixed, out)
+        records = _run_grid(cfg, prep, out)
         context = _context(cfg, job, design, prep.inits, prep.pretraining)
         return write_report(out, build_report(context, records, seed=cfg.seed))
 
@@ -348,7 +348,7 @@ def _run_shared(cfg: EvaluateConfig, prep: _Prepared, out: Path) -> None:
         for w in workers:
             w.start()
         torch.set_num_threads(each)
-        _run_grid(cfg, prep.job, prep.design, prep.arms, prep.fixed, out, share=(0, cfg.jobs))
+        _run_grid(cfg, prep, out, share=(0, cfg.jobs))
         for w in workers:
             w.join()
             if w.exitcode:
@@ -371,8 +371,7 @@ def _shared_worker(cfg: EvaluateConfig, index: int, threads: int) -> None:
     os.environ["SEMGEN_NO_PROGRESS"] = "1"  # one bar, the first process's; every process logs its trials
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.INFO, format=f"[process {index + 1}/{cfg.jobs}] %(message)s")
-    prep = _prepare(cfg)
-    _run_grid(cfg, prep.job, prep.design, prep.arms, prep.fixed, Path(cfg.out), share=(index, cfg.jobs))
+    _run_grid(cfg, _prepare(cfg), Path(cfg.out), share=(index, cfg.jobs))
 
 
 def _like_for_like_scratch(cfg: EvaluateConfig, job: Job, inits: list[Init], pretrained: list[Init]) -> list[Init]:
@@ -393,11 +392,12 @@ def _arms(cfg: EvaluateConfig, inits: list[Init]) -> list[Arm]:
     return arms
 
 
-def _run_grid(cfg: EvaluateConfig, job: Job, design: Design, arms: list[Arm], fixed: dict[str, Arrays],
-              out: Path, share: tuple[int, int] = (0, 1)) -> dict[tuple[float, str, str], list[dict]]:
+def _run_grid(cfg: EvaluateConfig, prep: _Prepared, out: Path,
+              share: tuple[int, int] = (0, 1)) -> dict[tuple[float, str, str], list[dict]]:
     """Every trial of every arm at every label fraction, a finished trial file kept; returns the
     records by (label fraction, mode, initialisation). ``share=(k, n)``: only the trials at
     positions k, k + n, k + 2n, ... of that order (one process of :func:`_run_shared`)."""
+    job, design, arms, fixed = prep.job, prep.design, prep.arms, prep.fixed
     fractions = sorted(cfg.label_fractions)
     conv_epochs, conv_patience = cfg.converged_budget
     total = len(range(share[0], len(fractions) * len(arms) * cfg.trials, share[1]))

@@ -46,6 +46,7 @@ def plot_efficiency(report: dict, path: str | os.PathLike | None = None):
     series = [(mode, n, "-", colors[n], n) for mode in modes for n in names]
     if report.get("converged"):
         series += [(CONVERGED_MODE, "scratch", "--", "0.35", "scratch, converged")]
+    counted = any(exact_count(report, f) is not None for f in fractions)
     low, high = 100.0, 0.0
     for ax, mode in zip(axes, modes):
         for m, name, style, color, label in series:
@@ -67,7 +68,6 @@ def plot_efficiency(report: dict, path: str | os.PathLike | None = None):
             ax.fill_between(x, lo, hi, color=color, alpha=0.18, linewidth=0)
         ax.set_xscale("log")
         ax.set_xticks([100 * f for f in fractions], [_tick(report, f) for f in fractions])
-        counted = any(exact_count(report, f) is not None for f in fractions)
         ax.set_xlabel("labelled training patients (%" + ("; number in brackets)" if counted else ")"))
         ax.set_ylabel(f"{report['primary_metric']} (%)")
         ax.set_title(f"{report['task_name']}: {mode}", fontsize=10)
